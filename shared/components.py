@@ -1,0 +1,41 @@
+"""The buttons under a result, as Discord's raw component JSON. The worker
+posts these; the bot's `DynamicItem`s match the same custom_ids."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.custom_id import Action, encode
+
+BUTTON = 2
+ACTION_ROW = 1
+SECONDARY = 2
+REROLL_EMOJI = "\N{ANTICLOCKWISE DOWNWARDS AND UPWARDS OPEN CIRCLE ARROWS}"
+
+
+def _button(label: str | None, custom_id: str, emoji: str | None = None) -> dict[str, Any]:
+    button: dict[str, Any] = {"type": BUTTON, "style": SECONDARY, "custom_id": custom_id}
+    if label:
+        button["label"] = label
+    if emoji:
+        button["emoji"] = {"name": emoji}
+    return button
+
+
+def grid_components(job_id: str) -> list[dict[str, Any]]:
+    """U1–U4 on the first row; V1–V4 and 🔄 on the second."""
+    upscale = [_button(f"U{i}", encode(Action.UPSCALE, job_id, i)) for i in range(1, 5)]
+    vary = [_button(f"V{i}", encode(Action.VARY, job_id, i)) for i in range(1, 5)]
+    vary.append(_button(None, encode(Action.REROLL, job_id, 0), emoji=REROLL_EMOJI))
+    return [{"type": ACTION_ROW, "components": upscale}, {"type": ACTION_ROW, "components": vary}]
+
+
+def upscale_components(job_id: str) -> list[dict[str, Any]]:
+    """Under a single upscaled image, as in Midjourney."""
+    row = [
+        _button("Vary (Strong)", encode(Action.VARY_STRONG, job_id, 0)),
+        _button("Vary (Subtle)", encode(Action.VARY_SUBTLE, job_id, 0)),
+        _button("Upscale (Subtle)", encode(Action.UPSCALE_SUBTLE, job_id, 0)),
+        _button("Upscale (Creative)", encode(Action.UPSCALE_CREATIVE, job_id, 0)),
+    ]
+    return [{"type": ACTION_ROW, "components": row}]
