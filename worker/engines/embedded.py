@@ -1,0 +1,175 @@
+"""The embedded engine: Daydream's own small text-to-image model, shipped in
+the repository (worker/models/embedded), with all-MiniLM-L6-v2 as its text
+encoder. Runs on a CPU in seconds; works offline from a fresh clone."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import DPMSolverMultistepScheduler, UNet2DConditionModel
+from PIL import Image, ImageFilter
+
+from worker.embedded.denoiser import FOLD, IMAGE_SIZE, fold, unfold
+from worker.embedded.textenc import MAX_TOKENS, TextEmbedding, TextEncoder
+from worker.engines.base import GenerationRequest, ProgressFn
+
+logger = logging.getLogger(__name__)
+
+EMBEDDED_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "embedded"
+DEFAULT_STEPS = 20
+DEFAULT_GUIDANCE = 4.0
+SIZE_MULTIPLE = FOLD * 4  # the UNet halves the folded grid twice
+
+
+def to_tensor(images: list[Image.Image], size: tuple[int, int]) -> torch.Tensor:
+    arrays = [np.asarray(im.convert("RGB").resize(size, Image.Resampling.BICUBIC), dtype=np.float32) for im in images]
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2) / 127.5 - 1.0
+
+
+def to_images(x: torch.Tensor) -> list[Image.Image]:
+    arr = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return [Image.fromarray(a) for a in arr]
+
+
+class EmbeddedEngine:
+    name = "embedded"
+    base_size = IMAGE_SIZE
+    size_multiple = SIZE_MULTIPLE
+    max_prompt_tokens = MAX_TOKENS
+
+    def __init__(self, path: Path | str = EMBEDDED_MODEL_DIR, device: str = "cpu") -> None:
+        path = Path(path)
+        self.path = path
+        self.device = torch.device(device)
+        self.unet = (
+            UNet2DConditionModel.from_pretrained(path / "unet", torch_dtype=torch.float32, low_cpu_mem_usage=False)
+            .to(self.device)
+            .eval()
+        )
+        config = json.loads((path / "scheduler" / "scheduler_config.json").read_text())
+        self.scheduler_config = {**config, "algorithm_type": "dpmsolver++", "solver_order": 2}
+        self.text = TextEncoder(device=self.device)
+        self._empty = self.text.encode([""])
+
+    def count_tokens(self, prompt: str) -> int:
+        return self.text.count_tokens(prompt)
+
+    # -- sampling core -------------------------------------------------
+    def _conditioning(self, prompt: str, negative: str, n: int) -> TextEmbedding:
+        cond = self.text.encode([prompt])
+        uncond = self.text.encode([negative]) if negative else self._empty
+        return TextEmbedding(
+            tokens=torch.cat([uncond.tokens.expand(n, -1, -1), cond.tokens.expand(n, -1, -1)]),
+            mask=torch.cat([uncond.mask.expand(n, -1), cond.mask.expand(n, -1)]),
+            pooled=torch.cat([uncond.pooled.expand(n, -1), cond.pooled.expand(n, -1)]),
+        )
+
+    def _noise(self, seeds: list[int], shape: tuple[int, ...]) -> torch.Tensor:
+        # One generator per image: image i depends on seeds[i] alone.
+        return torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(s)) for s in seeds]).to(
+            self.device
+        )
+
+    @torch.no_grad()
+    def _sample(
+        self,
+        req: GenerationRequest,
+        init: torch.Tensor | None,
+        strength: float,
+        progress: ProgressFn | None,
+    ) -> list[Image.Image]:
+        # 1. Check inputs
+        if req.width % SIZE_MULTIPLE or req.height % SIZE_MULTIPLE:
+            raise ValueError(f"width and height must be multiples of {SIZE_MULTIPLE}, got {req.width}×{req.height}")
+        n = len(req.seeds)
+        steps = req.steps or DEFAULT_STEPS
+        guidance = DEFAULT_GUIDANCE if req.guidance is None else req.guidance
+        # 2. Encode the prompt (negative prompt as the unconditional branch)
+        emb = self._conditioning(req.prompt, req.negative_prompt, n)
+        # 3. Timesteps (a fresh scheduler per call: they are stateful)
+        scheduler = DPMSolverMultistepScheduler.from_config(self.scheduler_config)
+        scheduler.set_timesteps(steps, device=self.device)
+        timesteps = scheduler.timesteps
+        shape = (3 * FOLD * FOLD, req.height // FOLD, req.width // FOLD)
+        noise = self._noise(req.seeds, shape)
+        # 4. Starting point: pure noise, or the init images noised to `strength`
+        if init is None:
+            x = noise * scheduler.init_noise_sigma
+        else:
+            keep = min(max(1, int(steps * strength)), steps)  # at least one step: never the input unchanged
+            start = steps - keep
+            timesteps = timesteps[start:]
+            scheduler.set_begin_index(start)
+            if len(timesteps) == 0:
+                return to_images(init)
+            x = scheduler.add_noise(fold(init.to(self.device)), noise, timesteps[:1].repeat(n))
+        alphas = scheduler.alphas_cumprod.to(self.device)
+        # 5. Denoising loop with classifier-free guidance
+        for i, t in enumerate(timesteps):
+            model_in = torch.cat([x, x])
+            v = self.unet(
+                model_in,
+                t,
+                encoder_hidden_states=emb.tokens,
+                encoder_attention_mask=emb.mask,
+                class_labels=emb.pooled,
+            ).sample
+            v_uncond, v_cond = v.chunk(2)
+            v = v_uncond + guidance * (v_cond - v_uncond)
+            if progress is not None:
+                a = alphas[int(t)]
+                x0 = a.sqrt() * x - (1 - a).sqrt() * v  # v-prediction → current guess of the image
+                progress((i + 1) / len(timesteps), self._preview(unfold(x0)))
+            x = scheduler.step(v, t, x).prev_sample
+        # 6. Back to pixels
+        return to_images(unfold(x))
+
+    def _preview(self, x: torch.Tensor) -> Image.Image:
+        from shared.grid import compose_grid
+
+        tiles = to_images(x)
+        if len(tiles) == 4:
+            return compose_grid(tiles)
+        return tiles[0]
+
+    # -- the Engine interface -----------------------------------------
+    def txt2img(self, req: GenerationRequest, progress: ProgressFn | None = None) -> list[Image.Image]:
+        return self._sample(req, None, 1.0, progress)
+
+    def img2img(
+        self, images: list[Image.Image], req: GenerationRequest, strength: float, progress: ProgressFn | None = None
+    ) -> list[Image.Image]:
+        if len(images) != len(req.seeds):
+            images = [images[0]] * len(req.seeds)
+        init = to_tensor(images, (req.width, req.height))
+        return self._sample(req, init, strength, progress)
+
+    def upscale(
+        self, image: Image.Image, req: GenerationRequest, strength: float, progress: ProgressFn | None = None
+    ) -> Image.Image:
+        """×2: Lanczos, a light image-to-image pass at the new size (the
+        network is convolutional), then an unsharp mask for crisp edges."""
+        w, h = image.width * 2, image.height * 2
+        big = image.convert("RGB").resize((w, h), Image.Resampling.LANCZOS)
+        if strength > 0:
+            req2 = GenerationRequest(
+                prompt=req.prompt,
+                negative_prompt=req.negative_prompt,
+                seeds=req.seeds[:1],
+                width=w - w % SIZE_MULTIPLE,
+                height=h - h % SIZE_MULTIPLE,
+                steps=req.steps,
+                guidance=req.guidance,
+            )
+            big = self._sample(req2, to_tensor([big], (req2.width, req2.height)), strength, progress)[0]
+            big = big.resize((w, h), Image.Resampling.LANCZOS)
+        return big.filter(ImageFilter.UnsharpMask(radius=1.5, percent=120, threshold=2))
+
+
+def resize_tensor(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    return F.interpolate(x, size=size, mode="bicubic", align_corners=False)
