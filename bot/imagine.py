@@ -1,0 +1,98 @@
+"""`/imagine prompt:<text>` — validate, acknowledge within Discord's 3 s, queue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import reactions, replies, submission
+from shared.actions import imagine_job
+from shared.errors import DaydreamError, InvalidRequest
+from shared.params import parse_prompt
+from shared.settings import Settings
+from shared.store import JobStore
+
+logger = logging.getLogger(__name__)
+
+# Discord caps option descriptions at 100 characters; the full list is in the error text.
+PROMPT_HELP = "What to draw, then options such as --ar 3:2 --seed 7 --steps 20 --cfg 7 --no text"
+
+
+async def imagine(interaction: discord.Interaction, text: str, settings: Settings, store: JobStore) -> None:
+    """The whole command. Steps 1–2 answer at once; everything slow comes after the defer."""
+    # 1. Check the prompt: a typo is answered privately, before anything is queued.
+    try:
+        parsed = parse_prompt(text)
+    except InvalidRequest as exc:
+        await replies.tell_privately(interaction, str(exc))
+        return
+
+    # 2. The bot must be able to post here once the 15-minute token has expired.
+    refusal = replies.missing_permissions(interaction)
+    if refusal:
+        await replies.tell_privately(interaction, refusal)
+        return
+
+    # 3. Acknowledge: Redis and Discord round trips below may take longer than 3 s.
+    await interaction.response.defer(thinking=True)
+
+    record = imagine_job(
+        parsed,
+        user_id=interaction.user.id,
+        model=settings.model,
+        reply=replies.reply_target(interaction, settings.token_lifetime_s),
+    )
+    try:
+        # 4. Redis reachable and a worker alive? (blocking calls: off the event loop)
+        position = await asyncio.to_thread(submission.check_ready, store)
+        # 5. Show the waiting line, then enqueue: never the other way round, or
+        #    this edit could land after a fast worker's result and overwrite it.
+        waiting = await interaction.edit_original_response(
+            content=replies.waiting_text(record, position),
+            allowed_mentions=replies.only_mention(record.user_id),
+        )
+        # 6. Queue it. The worker edits the same message from here on. The
+        #    message → job link comes first, so ❌ works from the first moment.
+        await asyncio.to_thread(reactions.remember_message, store, waiting.id, record.id)
+        await asyncio.to_thread(submission.submit, store, record)
+    except DaydreamError as exc:
+        await withdraw(interaction, str(exc))
+        return
+    except Exception:
+        logger.exception("/imagine failed for job %s", record.id)
+        await withdraw(interaction, replies.GENERIC_ERROR)
+        return
+    logger.info("queued %s job %s for user %s at #%s", record.kind, record.id, record.user_id, position)
+
+
+async def withdraw(interaction: discord.Interaction, message: str) -> None:
+    """Take the public "thinking…"/waiting message down and explain privately.
+
+    Order matters: after a public defer, Discord turns the *first* follow-up
+    into the deferred message itself (public, whatever its flags). So the
+    deferral is answered first, then the private explanation is a real
+    follow-up, then the public message goes."""
+    try:
+        await interaction.edit_original_response(content="This request could not be queued.", attachments=[], view=None)
+    except discord.HTTPException:
+        logger.warning("could not answer the deferral of interaction %s", interaction.id, exc_info=True)
+    await replies.tell_privately(interaction, message)
+    try:
+        await interaction.delete_original_response()
+    except discord.HTTPException:
+        logger.warning("could not delete the original response of interaction %s", interaction.id, exc_info=True)
+
+
+class ImagineCog(commands.Cog):
+    def __init__(self, settings: Settings, store: JobStore) -> None:
+        self.settings = settings
+        self.store = store
+
+    @app_commands.command(name="imagine", description="Create four images from a text prompt.")
+    @app_commands.describe(prompt=PROMPT_HELP)
+    async def imagine_command(self, interaction: discord.Interaction, prompt: str) -> None:
+        await imagine(interaction, prompt, self.settings, self.store)
