@@ -1,0 +1,100 @@
+"""Fixtures of the end-to-end scenarios: one Discord stand-in, one private
+redis-server, one real `daydream worker` and one real `daydream bot` process
+per module, shared by its tests (starting a worker loads the model).
+
+The module's tests run on one event loop (`loop_scope="module"`), the
+stand-in's. A test may kill the bot, stop Redis or the worker; `deployment`
+brings back whatever is down before the next test, so each test also runs
+on its own (`-k`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+import redis
+
+from shared.redis_server import RedisServer
+from shared.settings import Settings
+from shared.store import JobStore
+
+from .processes import BotProcess, WorkerProcess, daydream_env
+from .standin import Standin
+
+
+@dataclass
+class Deployment:
+    """Everything a scenario drives: Discord (the stand-in), Redis, the bot, a worker."""
+
+    standin: Standin
+    redis_server: RedisServer
+    store: JobStore
+    bot: BotProcess
+    worker: WorkerProcess
+
+    def redis_up(self) -> bool:
+        try:
+            self.store.redis.ping()
+        except redis.RedisError:
+            return False
+        return True
+
+    async def ensure_running(self) -> None:
+        """Start whatever a previous test left down (all of it, the first time)."""
+        if not self.redis_up():
+            self.redis_server.start()
+        starts = []
+        if not self.worker.alive:
+            starts.append(self.worker.start())
+        if not self.bot.alive:
+            starts.append(self.bot.start(self.standin))
+        await asyncio.gather(*starts)
+
+
+@pytest.fixture(scope="module")
+def e2e_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the bot's and the worker's output goes (the tail is also in failure messages)."""
+    return tmp_path_factory.mktemp("e2e-logs")
+
+
+@pytest.fixture(scope="module")
+def e2e_redis() -> Iterator[RedisServer]:
+    """A private redis-server: scenario 6 stops and restarts it, so not the session's."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def e2e_standin() -> AsyncIterator[Standin]:
+    async with Standin() as server:
+        yield server
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def daydream(e2e_standin: Standin, e2e_redis: RedisServer, e2e_logs: Path) -> AsyncIterator[Deployment]:
+    env = daydream_env(e2e_standin.env(), e2e_redis.url)
+    store = JobStore(Settings(redis_url=e2e_redis.url))
+    deployment = Deployment(
+        standin=e2e_standin,
+        redis_server=e2e_redis,
+        store=store,
+        bot=BotProcess(env, e2e_logs),
+        worker=WorkerProcess(env, e2e_logs),
+    )
+    try:
+        yield deployment
+    finally:
+        await asyncio.gather(deployment.bot.stop(timeout=10), deployment.worker.stop())
+        store.redis.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def deployment(daydream: Deployment) -> Deployment:
+    """The module's deployment, all of it running when the test starts."""
+    daydream.standin.clear_faults()  # a failed test may leave an injected fault unused
+    await daydream.ensure_running()
+    return daydream

@@ -1,0 +1,47 @@
+"""Nothing is lost: a worker killed mid-job (SIGKILL, no chance to clean up)
+has its job re-queued by a live worker and finished there."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from shared.job import JobKind, JobRecord, JobState, new_job_id
+from shared.params import Params
+from shared.redis_server import RedisServer
+from shared.settings import Settings
+from shared.store import JobStore
+from tests.workers import start_worker, stop_worker, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def test_job_of_a_killed_worker_is_finished_by_another():
+    with RedisServer() as server:
+        store = JobStore(Settings(redis_url=server.url))
+        victim = start_worker(server.url, "victim")
+        rescuer = None
+        try:
+            record = JobRecord(
+                id=new_job_id(),
+                kind=JobKind.IMAGINE,
+                prompt="a green circle on a black background",
+                params=Params(steps=40),  # long enough to be killed in the middle
+                seeds=[1, 2, 3, 4],
+            )
+            store.submit(record)
+            wait_until(lambda: store.get(record.id).progress > 0.05, 120, "the job to be half-way", victim)
+            victim.send_signal(signal.SIGKILL)
+            victim.wait()
+            assert store.get(record.id).state == JobState.RUNNING  # as the dead worker left it
+            rescuer = start_worker(server.url, "rescuer")
+            done = store.wait(record.id, timeout=300)
+            assert done.state == JobState.DONE, done.error
+            assert done.worker == "rescuer"
+            assert done.attempts == 1
+            assert store.get_grid(record.id) is not None
+        finally:
+            stop_worker(victim)
+            if rescuer is not None:
+                stop_worker(rescuer)
