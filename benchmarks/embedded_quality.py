@@ -1,0 +1,245 @@
+"""Does the embedded model draw what the prompt says? Samples a 2×2 grid (4
+fixed seeds) for each of a fixed set of single-object scenes, once with the
+plain wording and once with a paraphrase, scores every tile automatically
+(worker/embedded/scoring.py) and prints accuracy per attribute against the
+targets of issue 3. Not a test: run it by hand and paste the table into
+benchmarks/RESULTS.md and the model card.
+
+    python benchmarks/embedded_quality.py                      # 48 scenes, 384 tiles
+    python benchmarks/embedded_quality.py --scenes 16 --threads 1 --json quality.json --sheet quality.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from PIL import Image  # noqa: E402
+
+from worker.embedded import scenes, scoring  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SCENES = 48
+SCENE_SET_SEED = 2024  # fixes which scenes are drawn; change it and the table is no longer comparable
+SEEDS_PER_SCENE = 4  # one 2×2 grid
+PARAPHRASE_SEED = 10_000  # + scene index: the rng that words each paraphrase
+ATTRIBUTES = ("foreground", "background", "shape", "position")
+LABELS = {"foreground": "fg colour", "background": "bg colour", "shape": "shape", "position": "position"}
+# Issue 3: accuracy of the plain wording, and the largest allowed drop for paraphrases.
+TARGETS = {"foreground": 0.90, "background": 0.90, "shape": 0.75, "position": 0.80}
+PARAPHRASE_MAX_GAP = 0.10
+# What a model that ignores the prompt scores (uniform guess over the vocabulary),
+# printed so a low number can be read against it. fg excludes the background colour.
+CHANCE = {
+    "foreground": 1 / (len(scenes.COLOURS) - 1),
+    "background": 1 / len(scenes.COLOURS),
+    "shape": 1 / len(scenes.SHAPES),
+    "position": 1 / len(scenes.POSITIONS),
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    index: int
+    scene: scenes.Scene
+    plain: str
+    paraphrase: str
+    seeds: list[int]
+
+
+def benchmark_scenes(count: int) -> list[scenes.Scene]:
+    """`count` single-object scenes that cycle through every shape, position
+    and (background, foreground) pair, in an order fixed by SCENE_SET_SEED so
+    that no attribute rides along with another."""
+    rng = random.Random(SCENE_SET_SEED)
+    pairs = [(bg, fg) for bg in scenes.COLOURS for fg in scenes.COLOURS if fg != bg]
+    positions = list(scenes.POSITIONS)
+    rng.shuffle(pairs)
+    rng.shuffle(positions)
+    out = []
+    for i in range(count):
+        bg, fg = pairs[i % len(pairs)]
+        position = positions[i % len(positions)]
+        # Size by i // 4, not i, so that it does not move in step with the shape;
+        # large objects are only ever centred in training (scenes.random_scene).
+        size = ("small", "medium")[(i // len(scenes.SHAPES)) % 2]
+        if position == "centre" and size == "medium":
+            size = "large"
+        obj = scenes.SceneObject(fg, scenes.SHAPES[i % len(scenes.SHAPES)], position, size)
+        out.append(scenes.Scene(bg, (obj,)))
+    return out
+
+
+def benchmark_cases(count: int) -> list[Case]:
+    cases = []
+    for i, scene in enumerate(benchmark_scenes(count)):
+        plain = scenes.plain_caption(scene)
+        rng = random.Random(PARAPHRASE_SEED + i)
+        paraphrase = scenes.caption(scene, rng)
+        while paraphrase == plain:  # a paraphrase must actually reword
+            paraphrase = scenes.caption(scene, rng)
+        seeds = [SEEDS_PER_SCENE * i + k for k in range(SEEDS_PER_SCENE)]
+        cases.append(Case(i, scene, plain, paraphrase, seeds))
+    return cases
+
+
+def run(args: argparse.Namespace) -> dict:
+    import torch
+
+    from worker.engines.base import GenerationRequest
+    from worker.engines.embedded import EmbeddedEngine
+
+    torch.set_num_threads(args.threads)
+    # Read before loading: a trainer may export newer weights while this runs.
+    training = _training_meta(Path(args.model))
+    engine = EmbeddedEngine(args.model, device=args.device)
+    cases = benchmark_cases(args.scenes)
+    records: list[dict] = []
+    sheet_rows: list[list[Image.Image]] = []
+    started = time.perf_counter()
+    for case, wording, prompt in _prompts(cases):
+        req = GenerationRequest(
+            prompt=prompt,
+            seeds=case.seeds,
+            width=engine.base_size,
+            height=engine.base_size,
+            steps=args.steps,
+            guidance=args.guidance,
+        )
+        tiles = engine.txt2img(req)
+        sheet_rows.append(tiles)
+        for seed, tile in zip(case.seeds, tiles, strict=True):
+            score = scoring.score_tile(tile)
+            hits = scoring.compare(score, case.scene)
+            records.append(
+                {
+                    "scene": case.index,
+                    "wording": wording,
+                    "prompt": prompt,
+                    "seed": seed,
+                    "expected": scoring.scene_attributes(case.scene),
+                    "scored": asdict(score),
+                    "hits": hits,
+                }
+            )
+        logger.info("%-10s %-70s %s", wording, prompt, _hit_summary(records[-len(tiles) :]))
+    elapsed = time.perf_counter() - started
+    if args.sheet:
+        _save_sheet(sheet_rows, args.sheet)
+    return {
+        "model": _display(Path(args.model)),
+        "training": training,
+        "scenes": args.scenes,
+        "tiles_per_wording": args.scenes * SEEDS_PER_SCENE,
+        "steps": args.steps,
+        "guidance": args.guidance,
+        "threads": args.threads,
+        "seconds": round(elapsed, 1),
+        "accuracy": {w: _accuracy(records, w) for w in ("plain", "paraphrase")},
+        "tiles": records,
+    }
+
+
+def _prompts(cases: list[Case]) -> Iterator[tuple[Case, str, str]]:
+    for case in cases:
+        yield case, "plain", case.plain
+        yield case, "paraphrase", case.paraphrase
+
+
+def _hit_summary(records: list[dict]) -> str:
+    return " ".join(f"{LABELS[a]}={sum(r['hits'][a] for r in records)}/{len(records)}" for a in ATTRIBUTES)
+
+
+def _accuracy(records: list[dict], wording: str) -> dict[str, float]:
+    mine = [r for r in records if r["wording"] == wording]
+    return {a: sum(r["hits"][a] for r in mine) / max(len(mine), 1) for a in (*ATTRIBUTES, "size")}
+
+
+def _display(path: Path) -> str:
+    """The model folder relative to the repository when it is inside it, for pasting."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def _training_meta(model: Path) -> dict:
+    path = model / "training.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _save_sheet(rows: list[list[Image.Image]], path: Path) -> None:
+    """All tiles, one grid per row (plain, then paraphrase, per scene), for eyeballing."""
+    side = rows[0][0].width
+    sheet = Image.new("RGB", (side * len(rows[0]), side * len(rows)), "white")
+    for r, tiles in enumerate(rows):
+        for c, tile in enumerate(tiles):
+            sheet.paste(tile, (c * side, r * side))
+    sheet.save(path)
+
+
+def markdown(result: dict) -> str:
+    plain, para = result["accuracy"]["plain"], result["accuracy"]["paraphrase"]
+    meta = result["training"]
+    lines = [
+        f"Embedded model `{result['model']}` at training step {meta.get('steps', '?')} "
+        f"({meta.get('train_seconds', '?')} s on {meta.get('device', '?')}); "
+        f"{result['scenes']} scenes × {SEEDS_PER_SCENE} seeds = {result['tiles_per_wording']} tiles per wording, "
+        f"steps={result['steps'] or 'default'}, guidance={result['guidance'] if result['guidance'] is not None else 'default'}, "
+        f"{result['seconds']} s on {result['threads']} thread(s).",
+        "",
+        "| attribute | plain | paraphrased | plain − para (pts) | chance | target | plain vs target | gap ≤ 10 pts |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | :---: | :---: |",
+    ]
+    for a in ATTRIBUTES:
+        gap = (plain[a] - para[a]) * 100
+        lines.append(
+            f"| {LABELS[a]} | {plain[a]:.1%} | {para[a]:.1%} | {gap:+.1f} | {CHANCE[a]:.1%} | ≥ {TARGETS[a]:.0%} "
+            f"| {'PASS' if plain[a] >= TARGETS[a] else 'MISS'} "
+            f"| {'PASS' if gap <= PARAPHRASE_MAX_GAP * 100 else 'MISS'} |"
+        )
+    lines.append(
+        f"| size (no target) | {plain['size']:.1%} | {para['size']:.1%} | {(plain['size'] - para['size']) * 100:+.1f} "
+        f"| {1 / len(scenes.SIZES):.1%} | – | – | – |"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, default=ROOT / "worker" / "models" / "embedded")
+    parser.add_argument("--scenes", type=int, default=DEFAULT_SCENES)
+    parser.add_argument("--steps", type=int, default=None, help="sampler steps (default: the engine's)")
+    parser.add_argument("--guidance", type=float, default=None, help="CFG scale (default: the engine's)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--json", type=Path, default=None, help="write the summary and every tile's score here")
+    parser.add_argument("--sheet", type=Path, default=None, help="save all tiles as one PNG contact sheet")
+    args = parser.parse_args(argv)
+    if args.scenes < 1:
+        parser.error(f"--scenes must be at least 1, got {args.scenes}")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for name in ("httpx", "diffusers", "transformers"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+    result = run(args)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    print()
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
