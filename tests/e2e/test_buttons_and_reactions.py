@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -98,20 +100,40 @@ async def first_dm(deployment: Deployment, user: User) -> Message:
 
 async def redis_key_set(deployment: Deployment, key: str) -> bytes:
     """The value of `key` once something has set it (a keyspace notification, or already there)."""
+
+    async def check(client: redis.asyncio.Redis) -> bytes | None:
+        return await client.get(key)
+
+    return await redis_until(deployment, key, check, f"Redis key {key}")
+
+
+async def on_rq_queue(deployment: Deployment, store: JobStore, job_id: str) -> None:
+    """Return once the job is on RQ's queue: the bot saves the record, then enqueues it."""
+    key = store.queue.key
+
+    async def check(client: redis.asyncio.Redis) -> bool | None:
+        ids = [raw.decode().split("-")[0] for raw in await client.lrange(key, 0, -1)]
+        return True if job_id in ids else None
+
+    await redis_until(deployment, key, check, f"job {job_id} on the RQ queue")
+
+
+async def redis_until(deployment: Deployment, key: str, check: Callable, what: str) -> Any:
+    """`check(client)` once it is not None, re-read on every keyspace notification for `key`."""
     client = redis.asyncio.Redis.from_url(deployment.redis_server.url)
     try:
-        await client.config_set("notify-keyspace-events", "K$")
+        await client.config_set("notify-keyspace-events", "K$l")
         async with client.pubsub() as pubsub:
             await pubsub.subscribe(f"__keyspace@0__:{key}")
 
-            async def value() -> bytes:
-                while (found := await client.get(key)) is None:
+            async def value() -> Any:
+                while (found := await check(client)) is None:
                     async for message in pubsub.listen():
                         if message["type"] == "message":
                             break
                 return found
 
-            return await deployment.bot.until(asyncio.wait_for(value(), ANSWER_WAIT_S), f"Redis key {key}")
+            return await deployment.bot.until(asyncio.wait_for(value(), ANSWER_WAIT_S), what)
     finally:
         await client.aclose()
 
@@ -260,6 +282,7 @@ async def test_cross_on_a_waiting_job_cancels_it(deployment: Deployment) -> None
         waiting = standin.message(it.original_message_id or 0)
         # The bot notes which job the waiting line shows once the job is queued: that is what ❌ reads.
         job_id = (await redis_key_set(deployment, f"{keys.PREFIX}:message:{waiting.id}")).decode()
+        await on_rq_queue(deployment, store, job_id)  # the link is written just before the job is queued
         assert store.get(job_id).state == JobState.QUEUED and job_id in rq_job_ids(store)
         assert not waiting.custom_ids and not waiting.attachments
 
