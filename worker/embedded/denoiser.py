@@ -12,6 +12,12 @@ from worker.embedded.textenc import EMBED_DIM
 
 IMAGE_SIZE = 64
 FOLD = 4  # 64×64×3 → 16×16×48
+PIXEL_CHANNELS = 3 * FOLD * FOLD
+# Two extra input channels hold each cell's x and y in [-1, 1]. Convolutions
+# only learn where they are from the zero padding, slowly; with the
+# coordinates in the input, "in the top left corner" has something to attach
+# to from the first step.
+COORD_CHANNELS = 2
 SCHEDULER_CONFIG = {
     "num_train_timesteps": 1000,
     "beta_schedule": "squaredcos_cap_v2",
@@ -20,11 +26,11 @@ SCHEDULER_CONFIG = {
 }
 
 
-def build_unet() -> UNet2DConditionModel:
-    ch = 3 * FOLD * FOLD
+def build_unet(coords: bool = True) -> UNet2DConditionModel:
+    ch = PIXEL_CHANNELS
     return UNet2DConditionModel(
         sample_size=IMAGE_SIZE // FOLD,
-        in_channels=ch,
+        in_channels=ch + (COORD_CHANNELS if coords else 0),
         out_channels=ch,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
@@ -38,6 +44,36 @@ def build_unet() -> UNet2DConditionModel:
         class_embed_type="projection",
         projection_class_embeddings_input_dim=EMBED_DIM,
     )
+
+
+def uses_coords(unet: UNet2DConditionModel) -> bool:
+    return unet.config.in_channels == PIXEL_CHANNELS + COORD_CHANNELS
+
+
+def with_coords(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) → (B, C + 2, H, W): append each cell's x and y in [-1, 1],
+    whatever the aspect ratio, so a 3:2 grid spans the same range as a square."""
+    b, _, h, w = x.shape
+    ys = torch.linspace(-1, 1, h, device=x.device, dtype=x.dtype)
+    xs = torch.linspace(-1, 1, w, device=x.device, dtype=x.dtype)
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    coords = torch.stack([grid_x, grid_y]).expand(b, -1, -1, -1)
+    return torch.cat([x, coords], dim=1)
+
+
+def widen_for_coords(unet: UNet2DConditionModel) -> UNet2DConditionModel:
+    """A model trained without coordinate channels, given them: the new
+    input weights start at zero, so it computes exactly what it did and
+    learns to use them from there (a warm start, not a retrain)."""
+    if uses_coords(unet):
+        return unet
+    wide = build_unet(coords=True)
+    state = unet.state_dict()
+    w = state["conv_in.weight"]
+    pad = torch.zeros(w.shape[0], COORD_CHANNELS, *w.shape[2:], dtype=w.dtype)
+    state["conv_in.weight"] = torch.cat([w, pad], dim=1)
+    wide.load_state_dict(state)
+    return wide
 
 
 def train_scheduler() -> DDPMScheduler:

@@ -22,9 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from diffusers import UNet2DConditionModel
 
 from worker.embedded import scenes
-from worker.embedded.denoiser import IMAGE_SIZE, build_unet, fold, train_scheduler
+from worker.embedded.denoiser import IMAGE_SIZE, build_unet, fold, train_scheduler, widen_for_coords, with_coords
 from worker.embedded.textenc import TextEncoder
 
 logger = logging.getLogger(__name__)
@@ -109,10 +110,19 @@ def train(args: argparse.Namespace) -> None:
         logger.info("caption pool encoded in %.0f s", time.time() - t0)
 
     # 2. Model, EMA, optimiser; resume if a checkpoint is there.
-    unet = build_unet().to(device).train()
+    if args.init is not None and not (ckpt_dir / "state.pt").exists():
+        # Warm start from an exported model folder (fresh optimiser).
+        init = UNet2DConditionModel.from_pretrained(args.init / "unet", torch_dtype=torch.float32)
+        unet = widen_for_coords(init).to(device).train()
+        logger.info("warm start from %s", args.init)
+    else:
+        unet = build_unet().to(device).train()
     ema = copy.deepcopy(unet).eval().requires_grad_(False)
     opt = torch.optim.AdamW(unet.parameters(), lr=args.lr, weight_decay=1e-2)
     step, elapsed = 0, 0.0
+    if args.init is not None:
+        prior = json.loads((args.init / "training.json").read_text())
+        step, elapsed = prior["steps"], float(prior["train_seconds"])
     state_file = ckpt_dir / "state.pt"
     if state_file.exists():
         state = torch.load(state_file, weights_only=False, map_location=device)
@@ -163,6 +173,9 @@ def train(args: argparse.Namespace) -> None:
     # 3. The loop: v-prediction with min-SNR weighting.
     losses: list[float] = []
     t_last = time.time()
+    # Warm up from wherever this process starts: a fresh optimiser after a
+    # warm start needs it, and a resume loses nothing by it.
+    first_step = step
     while step < args.steps and not stop["now"]:
         x, tokens, mask, pooled = make_batch(pool, step, args.seed, args.batch)
         x, tokens, mask, pooled = x.to(device), tokens.to(device), mask.to(device), pooled.to(device)
@@ -172,10 +185,12 @@ def train(args: argparse.Namespace) -> None:
         t = torch.randint(0, sched.config.num_train_timesteps, (x0.shape[0],), generator=g).to(device)
         xt = sched.add_noise(x0, noise, t)
         target = sched.get_velocity(x0, noise, t)
-        lr = args.lr * min(1.0, (step + 1) / args.warmup)
+        lr = args.lr * min(1.0, (step - first_step + 1) / args.warmup)
         for group in opt.param_groups:
             group["lr"] = lr
-        pred = unet(xt, t, encoder_hidden_states=tokens, encoder_attention_mask=mask, class_labels=pooled).sample
+        pred = unet(
+            with_coords(xt), t, encoder_hidden_states=tokens, encoder_attention_mask=mask, class_labels=pooled
+        ).sample
         weight = torch.clamp(snr[t], max=MIN_SNR_GAMMA) / (snr[t] + 1)
         loss = (weight * (pred - target).pow(2).mean(dim=(1, 2, 3))).mean()
         opt.zero_grad(set_to_none=True)
@@ -204,6 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="Train Daydream's embedded text-to-image model.")
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "models" / "embedded")
     p.add_argument("--ckpt", type=Path, default=DEFAULT_CKPT, help="checkpoint folder (resumes from it)")
+    p.add_argument("--init", type=Path, default=None, help="model folder to warm-start from when no checkpoint exists")
     p.add_argument("--steps", type=int, default=8000)
     p.add_argument("--batch", type=int, default=48)
     p.add_argument("--lr", type=float, default=4e-4)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from diffusers import DPMSolverMultistepScheduler, UNet2DConditionModel
 from PIL import Image, ImageFilter
 
-from worker.embedded.denoiser import FOLD, IMAGE_SIZE, fold, unfold
+from worker.embedded.denoiser import FOLD, IMAGE_SIZE, fold, unfold, uses_coords, with_coords
 from worker.embedded.textenc import MAX_TOKENS, TextEmbedding, TextEncoder
 from worker.engines.base import GenerationRequest, ProgressFn
 
@@ -51,6 +51,7 @@ class EmbeddedEngine:
             .to(self.device)
             .eval()
         )
+        self.coords = uses_coords(self.unet)
         config = json.loads((path / "scheduler" / "scheduler_config.json").read_text())
         self.scheduler_config = {**config, "algorithm_type": "dpmsolver++", "solver_order": 2}
         self.text = TextEncoder(device=self.device)
@@ -112,6 +113,8 @@ class EmbeddedEngine:
         # 5. Denoising loop with classifier-free guidance
         for i, t in enumerate(timesteps):
             model_in = torch.cat([x, x])
+            if self.coords:
+                model_in = with_coords(model_in)
             v = self.unet(
                 model_in,
                 t,

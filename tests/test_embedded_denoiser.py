@@ -1,0 +1,47 @@
+"""The embedded denoiser's coordinate channels, and the warm start that adds
+them to a model trained without."""
+
+from __future__ import annotations
+
+import torch
+
+from worker.embedded.denoiser import (
+    COORD_CHANNELS,
+    PIXEL_CHANNELS,
+    build_unet,
+    uses_coords,
+    widen_for_coords,
+    with_coords,
+)
+from worker.embedded.textenc import EMBED_DIM, MAX_TOKENS
+
+
+def test_coordinates_span_minus_one_to_one_whatever_the_aspect_ratio() -> None:
+    x = torch.zeros(2, PIXEL_CHANNELS, 12, 20)
+    out = with_coords(x)
+    assert out.shape == (2, PIXEL_CHANNELS + COORD_CHANNELS, 12, 20)
+    xs, ys = out[0, -2], out[0, -1]
+    assert xs[0, 0] == -1 and xs[0, -1] == 1 and torch.all(xs[:, 0] == -1)  # x grows to the right
+    assert ys[0, 0] == -1 and ys[-1, 0] == 1 and torch.all(ys[0, :] == -1)  # y grows downwards
+    assert torch.equal(out[:, :PIXEL_CHANNELS], x)
+
+
+def test_widening_keeps_what_the_model_computes() -> None:
+    torch.manual_seed(0)
+    narrow = build_unet(coords=False).eval()
+    assert not uses_coords(narrow)
+    wide = widen_for_coords(narrow).eval()
+    assert uses_coords(wide)
+    x = torch.randn(1, PIXEL_CHANNELS, 16, 16)
+    tokens = torch.randn(1, MAX_TOKENS, EMBED_DIM)
+    mask = torch.ones(1, MAX_TOKENS, dtype=torch.bool)
+    pooled = torch.nn.functional.normalize(torch.randn(1, EMBED_DIM), dim=-1)
+    t = torch.tensor([500])
+    with torch.no_grad():
+        before = narrow(x, t, encoder_hidden_states=tokens, encoder_attention_mask=mask, class_labels=pooled).sample
+        after = wide(
+            with_coords(x), t, encoder_hidden_states=tokens, encoder_attention_mask=mask, class_labels=pooled
+        ).sample
+    assert torch.allclose(before, after, atol=1e-5)
+    # ...and the new input weights are there to learn: the coordinates now reach conv_in.
+    assert wide.conv_in.weight.shape[1] == PIXEL_CHANNELS + COORD_CHANNELS
