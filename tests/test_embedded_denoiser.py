@@ -45,3 +45,15 @@ def test_widening_keeps_what_the_model_computes() -> None:
     assert torch.allclose(before, after, atol=1e-5)
     # ...and the new input weights are there to learn: the coordinates now reach conv_in.
     assert wide.conv_in.weight.shape[1] == PIXEL_CHANNELS + COORD_CHANNELS
+
+
+def test_loss_weighting_keeps_high_noise_steps_in_play() -> None:
+    from worker.embedded.train import MIN_SNR_GAMMA, loss_weight
+
+    snr = torch.tensor([1e-4, 1.0, 100.0])
+    plain = loss_weight(snr, "min-snr")
+    plus = loss_weight(snr, "min-snr+1")
+    assert plain[0] < 1e-3  # min-SNR all but ignores the noisiest steps...
+    assert torch.isclose(plus[0], torch.tensor(1.0), atol=1e-3)  # ...min-SNR+1 weighs them like plain v-loss
+    assert torch.isclose(plus[2], torch.tensor((MIN_SNR_GAMMA + 1) / 101))  # low noise: still clamped
+    assert torch.all(plus > plain)

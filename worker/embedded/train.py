@@ -62,6 +62,23 @@ def build_pool(encoder: TextEncoder, seed: int, size: int) -> dict:
     }
 
 
+def loss_weight(snr: torch.Tensor, weighting: str) -> torch.Tensor:
+    """Per-sample weight of the v-prediction loss.
+
+    "min-snr" is min(SNR, γ)/(SNR + 1): the x0 error weighted by min(SNR, γ).
+    It fades to zero at high noise, which is where the layout of the picture
+    (where the object goes, what outline it has) is decided; samples at step
+    6757 had colours right and placement ignored. "min-snr+1" is
+    (min(SNR, γ) + 1)/(SNR + 1): plain v-loss (weight 1) at high noise, the
+    same clamp at low noise."""
+    clamped = torch.clamp(snr, max=MIN_SNR_GAMMA)
+    if weighting == "min-snr":
+        return clamped / (snr + 1)
+    if weighting == "min-snr+1":
+        return (clamped + 1) / (snr + 1)
+    raise ValueError(f"unknown loss weighting {weighting!r}")
+
+
 def make_batch(pool: dict, step: int, seed: int, batch: int) -> tuple[torch.Tensor, ...]:
     rng = random.Random(seed * 1_000_003 + step)
     idx = [rng.randrange(len(pool["scenes"])) for _ in range(batch)]
@@ -165,6 +182,7 @@ def train(args: argparse.Namespace) -> None:
             "train_seconds": round(elapsed),
             "device": str(device),
             "torch_threads": torch.get_num_threads(),
+            "weighting": args.weighting,
             "recent_loss": round(sum(losses[-100:]) / max(1, len(losses[-100:])), 5),
         }
         export(ema, args.out, meta)
@@ -191,7 +209,7 @@ def train(args: argparse.Namespace) -> None:
         pred = unet(
             with_coords(xt), t, encoder_hidden_states=tokens, encoder_attention_mask=mask, class_labels=pooled
         ).sample
-        weight = torch.clamp(snr[t], max=MIN_SNR_GAMMA) / (snr[t] + 1)
+        weight = loss_weight(snr[t], args.weighting)
         loss = (weight * (pred - target).pow(2).mean(dim=(1, 2, 3))).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -224,6 +242,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch", type=int, default=48)
     p.add_argument("--lr", type=float, default=4e-4)
     p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--weighting", choices=("min-snr", "min-snr+1"), default="min-snr+1")
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--log-every", type=int, default=25)
