@@ -3,6 +3,7 @@ them to a model trained without."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from worker.embedded.denoiser import (
@@ -57,3 +58,20 @@ def test_loss_weighting_keeps_high_noise_steps_in_play() -> None:
     assert torch.isclose(plus[0], torch.tensor(1.0), atol=1e-3)  # ...min-SNR+1 weighs them like plain v-loss
     assert torch.isclose(plus[2], torch.tensor((MIN_SNR_GAMMA + 1) / 101))  # low noise: still clamped
     assert torch.all(plus > plain)
+
+
+def test_sampling_timesteps_follow_the_shift_and_the_strength() -> None:
+    from worker.embedded.denoiser import sampling_timesteps, shifted_timesteps
+
+    plain = sampling_timesteps(20, shift=1.0)
+    shifted = sampling_timesteps(20, shift=4.0)
+    for ts in (plain, shifted):
+        assert len(ts) == 20 and ts[0] == 999 and ts == sorted(ts, reverse=True) and len(set(ts)) == 20
+    assert abs(plain[10] - 500) <= 1  # no shift: evenly spaced in t, like DPM-Solver's "linspace" spacing
+    assert shifted[10] > 800  # a shift spends more of the steps at high noise
+    # Image to image: the strength names the plain schedule's noise level, whatever the shift.
+    for shift in (1.0, 2.0, 4.0):
+        ts = sampling_timesteps(8, strength=0.4, shift=shift)
+        assert abs(ts[0] - 0.4 * 999) <= 1 and len(ts) == 8, ts
+    table = shifted_timesteps(4.0)
+    assert table[0] < 20 and table[-1] == 999 and np.all(np.diff(table) >= 0)

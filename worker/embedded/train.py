@@ -25,7 +25,16 @@ import torch
 from diffusers import UNet2DConditionModel
 
 from worker.embedded import scenes
-from worker.embedded.denoiser import IMAGE_SIZE, build_unet, fold, train_scheduler, widen_for_coords, with_coords
+from worker.embedded.denoiser import (
+    IMAGE_SIZE,
+    NOISE_SHIFT,
+    build_unet,
+    fold,
+    shifted_timesteps,
+    train_scheduler,
+    widen_for_coords,
+    with_coords,
+)
 from worker.embedded.textenc import TextEncoder
 
 logger = logging.getLogger(__name__)
@@ -151,6 +160,8 @@ def train(args: argparse.Namespace) -> None:
     sched = train_scheduler()
     alphas = sched.alphas_cumprod.to(device)
     snr = alphas / (1 - alphas)
+    # Timesteps drawn uniformly in the shifted schedule, as plain-schedule timesteps.
+    shifted = torch.from_numpy(shifted_timesteps(args.noise_shift)).round().long()
 
     stop = {"now": False}
 
@@ -183,6 +194,7 @@ def train(args: argparse.Namespace) -> None:
             "device": str(device),
             "torch_threads": torch.get_num_threads(),
             "weighting": args.weighting,
+            "noise_shift": args.noise_shift,
             "recent_loss": round(sum(losses[-100:]) / max(1, len(losses[-100:])), 5),
         }
         export(ema, args.out, meta)
@@ -200,7 +212,7 @@ def train(args: argparse.Namespace) -> None:
         x0 = fold(x)
         g = torch.Generator(device="cpu").manual_seed(args.seed + step)
         noise = torch.randn(x0.shape, generator=g).to(device)
-        t = torch.randint(0, sched.config.num_train_timesteps, (x0.shape[0],), generator=g).to(device)
+        t = shifted[torch.randint(0, sched.config.num_train_timesteps, (x0.shape[0],), generator=g)].to(device)
         xt = sched.add_noise(x0, noise, t)
         target = sched.get_velocity(x0, noise, t)
         lr = args.lr * min(1.0, (step - first_step + 1) / args.warmup)
@@ -242,6 +254,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch", type=int, default=48)
     p.add_argument("--lr", type=float, default=4e-4)
     p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--noise-shift", type=float, default=NOISE_SHIFT, help="1 = the plain cosine schedule")
     p.add_argument("--weighting", choices=("min-snr", "min-snr+1"), default="min-snr+1")
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

@@ -14,7 +14,16 @@ import torch.nn.functional as F
 from diffusers import DPMSolverMultistepScheduler, UNet2DConditionModel
 from PIL import Image, ImageFilter
 
-from worker.embedded.denoiser import FOLD, IMAGE_SIZE, fold, unfold, uses_coords, with_coords
+from worker.embedded.denoiser import (
+    FOLD,
+    IMAGE_SIZE,
+    SAMPLE_SHIFT,
+    fold,
+    sampling_timesteps,
+    unfold,
+    uses_coords,
+    with_coords,
+)
 from worker.embedded.textenc import MAX_TOKENS, TextEmbedding, TextEncoder
 from worker.engines.base import GenerationRequest, ProgressFn
 
@@ -52,6 +61,7 @@ class EmbeddedEngine:
             .eval()
         )
         self.coords = uses_coords(self.unet)
+        self.sample_shift = SAMPLE_SHIFT
         config = json.loads((path / "scheduler" / "scheduler_config.json").read_text())
         self.scheduler_config = {**config, "algorithm_type": "dpmsolver++", "solver_order": 2}
         self.text = TextEncoder(device=self.device)
@@ -92,9 +102,16 @@ class EmbeddedEngine:
         guidance = DEFAULT_GUIDANCE if req.guidance is None else req.guidance
         # 2. Encode the prompt (negative prompt as the unconditional branch)
         emb = self._conditioning(req.prompt, req.negative_prompt, n)
-        # 3. Timesteps (a fresh scheduler per call: they are stateful)
+        # 3. Timesteps (a fresh scheduler per call: they are stateful), spaced
+        #    by noise level (denoiser.sampling_timesteps); image to image starts
+        #    at the noise level its strength names and takes fewer steps.
         scheduler = DPMSolverMultistepScheduler.from_config(self.scheduler_config)
-        scheduler.set_timesteps(steps, device=self.device)
+        if init is not None:
+            steps = min(max(1, int(steps * strength)), steps)  # at least one step: never the input unchanged
+        scheduler.set_timesteps(
+            timesteps=sampling_timesteps(steps, strength if init is not None else 1.0, self.sample_shift),
+            device=self.device,
+        )
         timesteps = scheduler.timesteps
         shape = (3 * FOLD * FOLD, req.height // FOLD, req.width // FOLD)
         noise = self._noise(req.seeds, shape)
@@ -102,12 +119,6 @@ class EmbeddedEngine:
         if init is None:
             x = noise * scheduler.init_noise_sigma
         else:
-            keep = min(max(1, int(steps * strength)), steps)  # at least one step: never the input unchanged
-            start = steps - keep
-            timesteps = timesteps[start:]
-            scheduler.set_begin_index(start)
-            if len(timesteps) == 0:
-                return to_images(init)
             x = scheduler.add_noise(fold(init.to(self.device)), noise, timesteps[:1].repeat(n))
         alphas = scheduler.alphas_cumprod.to(self.device)
         # 5. Denoising loop with classifier-free guidance
