@@ -105,6 +105,8 @@ def run(args: argparse.Namespace) -> dict:
     # Read before loading: a trainer may export newer weights while this runs.
     training = _training_meta(Path(args.model))
     engine = EmbeddedEngine(args.model, device=args.device)
+    if args.sample_shift is not None:
+        engine.sample_shift = args.sample_shift
     cases = benchmark_cases(args.scenes)
     records: list[dict] = []
     sheet_rows: list[list[Image.Image]] = []
@@ -145,6 +147,7 @@ def run(args: argparse.Namespace) -> dict:
         "tiles_per_wording": args.scenes * SEEDS_PER_SCENE,
         "steps": args.steps,
         "guidance": args.guidance,
+        "sample_shift": engine.sample_shift,
         "threads": args.threads,
         "seconds": round(elapsed, 1),
         "accuracy": {w: _accuracy(records, w) for w in ("plain", "paraphrase")},
@@ -198,7 +201,7 @@ def markdown(result: dict) -> str:
         f"({meta.get('train_seconds', '?')} s on {meta.get('device', '?')}); "
         f"{result['scenes']} scenes × {SEEDS_PER_SCENE} seeds = {result['tiles_per_wording']} tiles per wording, "
         f"steps={result['steps'] or 'default'}, guidance={result['guidance'] if result['guidance'] is not None else 'default'}, "
-        f"{result['seconds']} s on {result['threads']} thread(s).",
+        f"sampling shift {result['sample_shift']}, {result['seconds']} s on {result['threads']} thread(s).",
         "",
         "| attribute | plain | paraphrased | plain − para (pts) | chance | target | plain vs target | gap ≤ 10 pts |",
         "| --- | ---: | ---: | ---: | ---: | ---: | :---: | :---: |",
@@ -223,6 +226,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scenes", type=int, default=DEFAULT_SCENES)
     parser.add_argument("--steps", type=int, default=None, help="sampler steps (default: the engine's)")
     parser.add_argument("--guidance", type=float, default=None, help="CFG scale (default: the engine's)")
+    parser.add_argument(
+        "--sample-shift",
+        type=float,
+        default=None,
+        help="noise-level shift of the sampling steps (default: the engine's)",
+    )
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", type=Path, default=None, help="write the summary and every tile's score here")
