@@ -334,7 +334,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # Everything after `train-embedded` belongs to the trainer's own parser:
+    # argparse would take its "--steps"-style options for ours and reject them.
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command == "train-embedded":
+        cut = argv.index(command) + 1
+        args = build_parser().parse_args(argv[:cut])
+        args.train_args = argv[cut:]
+    else:
+        args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

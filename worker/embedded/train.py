@@ -261,6 +261,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--log-every", type=int, default=25)
     p.add_argument("--ckpt-every", type=int, default=250)
     args = p.parse_args(argv)
+    if args.init is not None and not (
+        (args.init / "unet" / "config.json").is_file() and (args.init / "training.json").is_file()
+    ):
+        p.error(f"--init {args.init}: not an embedded model folder (it needs unet/ and training.json)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     train(args)
 
