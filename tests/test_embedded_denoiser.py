@@ -75,3 +75,30 @@ def test_sampling_timesteps_follow_the_shift_and_the_strength() -> None:
         assert abs(ts[0] - 0.4 * 999) <= 1 and len(ts) == 8, ts
     table = shifted_timesteps(4.0)
     assert table[0] < 20 and table[-1] == 999 and np.all(np.diff(table) >= 0)
+
+
+def test_object_mask_and_weights_follow_the_drawn_object() -> None:
+    from worker.embedded import scenes
+    from worker.embedded.train import OBJECT_DILATE_PX, object_mask, pixel_weights
+
+    scene = scenes.Scene("blue", (scenes.SceneObject("yellow", "square", "top left", "small"),))
+    img = np.asarray(scenes.render(scene, 64), dtype=np.float32)
+    mask = object_mask(img, "blue")
+    ys, xs = np.nonzero(mask)
+    # The square sits in the top-left quadrant and covers its drawn area plus
+    # the anti-aliased edge pixels (about one more pixel each side).
+    assert xs.max() < 32 and ys.max() < 32
+    side = 2 * 0.85 * scenes.SIZES["small"] / 2 * 64
+    assert side**2 < mask.sum() < (side + 3) ** 2
+
+    masks = torch.from_numpy(np.stack([mask, np.zeros_like(mask)]))[:, None]
+    w = pixel_weights(masks, 4.0)
+    assert torch.allclose(w.mean(dim=(1, 2, 3)), torch.ones(2))  # the loss keeps its scale
+    first = w[0, 0]
+    inside = first[int(ys.mean()), int(xs.mean())]
+    ring = first[ys.min() - OBJECT_DILATE_PX, int(xs.mean())]  # just outside the edge
+    far = first[-1, -1]
+    assert torch.isclose(inside / far, torch.tensor(4.0)) and torch.isclose(ring, inside)
+    assert torch.all(w[1] == 1.0)  # no object (a caption-only tile): plain mean
+    # object_weight 1 is the plain mean over pixels.
+    assert torch.all(pixel_weights(masks, 1.0) == 1.0)
