@@ -107,6 +107,8 @@ def run(args: argparse.Namespace) -> dict:
     engine = EmbeddedEngine(args.model, device=args.device)
     if args.sample_shift is not None:
         engine.sample_shift = args.sample_shift
+    if args.guidance_min_t is not None:
+        engine.guidance_min_t = args.guidance_min_t
     cases = benchmark_cases(args.scenes)
     records: list[dict] = []
     sheet_rows: list[list[Image.Image]] = []
@@ -148,6 +150,7 @@ def run(args: argparse.Namespace) -> dict:
         "steps": args.steps,
         "guidance": args.guidance,
         "sample_shift": engine.sample_shift,
+        "guidance_min_t": engine.guidance_min_t,
         "threads": args.threads,
         "seconds": round(elapsed, 1),
         "accuracy": {w: _accuracy(records, w) for w in ("plain", "paraphrase")},
@@ -201,7 +204,8 @@ def markdown(result: dict) -> str:
         f"({meta.get('train_seconds', '?')} s on {meta.get('device', '?')}); "
         f"{result['scenes']} scenes × {SEEDS_PER_SCENE} seeds = {result['tiles_per_wording']} tiles per wording, "
         f"steps={result['steps'] or 'default'}, guidance={result['guidance'] if result['guidance'] is not None else 'default'}, "
-        f"sampling shift {result['sample_shift']}, {result['seconds']} s on {result['threads']} thread(s).",
+        f"sampling shift {result['sample_shift']}, guidance from t ≥ {result['guidance_min_t']}, "
+        f"{result['seconds']} s on {result['threads']} thread(s).",
         "",
         "| attribute | plain | paraphrased | plain − para (pts) | chance | target | plain vs target | gap ≤ 10 pts |",
         "| --- | ---: | ---: | ---: | ---: | ---: | :---: | :---: |",
@@ -231,6 +235,12 @@ def main(argv: list[str] | None = None) -> None:
         type=float,
         default=None,
         help="noise-level shift of the sampling steps (default: the engine's)",
+    )
+    parser.add_argument(
+        "--guidance-min-t",
+        type=int,
+        default=None,
+        help="apply guidance only at timesteps >= this; below it the conditional model alone (default: the engine's)",
     )
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--device", default="cpu")

@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 EMBEDDED_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "embedded"
 DEFAULT_STEPS = 20
 DEFAULT_GUIDANCE = 4.0
+GUIDANCE_MIN_T = 0
 SIZE_MULTIPLE = FOLD * 4  # the UNet halves the folded grid twice
 
 
@@ -62,6 +63,7 @@ class EmbeddedEngine:
         )
         self.coords = uses_coords(self.unet)
         self.sample_shift = SAMPLE_SHIFT
+        self.guidance_min_t = GUIDANCE_MIN_T
         config = json.loads((path / "scheduler" / "scheduler_config.json").read_text())
         self.scheduler_config = {**config, "algorithm_type": "dpmsolver++", "solver_order": 2}
         self.text = TextEncoder(device=self.device)
@@ -123,18 +125,21 @@ class EmbeddedEngine:
         alphas = scheduler.alphas_cumprod.to(self.device)
         # 5. Denoising loop with classifier-free guidance
         for i, t in enumerate(timesteps):
-            model_in = torch.cat([x, x])
+            guided = guidance != 1.0 and int(t) >= self.guidance_min_t
+            model_in = torch.cat([x, x]) if guided else x
             if self.coords:
                 model_in = with_coords(model_in)
+            part = slice(None) if guided else slice(n, None)  # the conditional half alone
             v = self.unet(
                 model_in,
                 t,
-                encoder_hidden_states=emb.tokens,
-                encoder_attention_mask=emb.mask,
-                class_labels=emb.pooled,
+                encoder_hidden_states=emb.tokens[part],
+                encoder_attention_mask=emb.mask[part],
+                class_labels=emb.pooled[part],
             ).sample
-            v_uncond, v_cond = v.chunk(2)
-            v = v_uncond + guidance * (v_cond - v_uncond)
+            if guided:
+                v_uncond, v_cond = v.chunk(2)
+                v = v_uncond + guidance * (v_cond - v_uncond)
             if progress is not None:
                 a = alphas[int(t)]
                 x0 = a.sqrt() * x - (1 - a).sqrt() * v  # v-prediction → current guess of the image
