@@ -34,4 +34,6 @@ def test_guidance_below_the_interval_is_the_conditional_model_alone(engine: Embe
         engine.guidance_min_t = default_min_t
     assert np.abs(never - unguided).max() <= 1  # same computation, up to batch-size float noise
     assert np.abs(always - unguided).mean() > 5  # guidance changes the picture...
-    assert np.abs(partly - always).mean() > 0.5 and np.abs(partly - unguided).mean() > 0.5  # ...and the interval matters
+    # ...and the interval matters: guided early, unguided late is neither.
+    assert np.abs(partly - always).mean() > 0.5
+    assert np.abs(partly - unguided).mean() > 0.5
