@@ -32,7 +32,15 @@ logger = logging.getLogger(__name__)
 EMBEDDED_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "embedded"
 DEFAULT_STEPS = 20
 DEFAULT_GUIDANCE = 4.0
-GUIDANCE_MIN_T = 0
+# Classifier-free guidance only at t >= 200; below, the conditional model
+# alone. By then layout and outline are settled, and extrapolating the two
+# branches at low noise mostly amplifies where they disagree (grain). Full
+# benchmark at step 24,093, plain wording: shape 68.8% -> 71.4%, fg colour
+# 97.4% -> 97.9%, position 95.3% -> 97.4%, size 99.0% -> 100%. It does not
+# remove the faint blob of coloured noise that some grids show opposite a
+# small object (decided at high noise), and saves no measurable time (only
+# the last of the 20 default steps, t = 107, is below t = 200).
+GUIDANCE_MIN_T = 200
 SIZE_MULTIPLE = FOLD * 4  # the UNet halves the folded grid twice
 
 
