@@ -10,8 +10,9 @@ models by hand:
 
 | model | bg hits | fg hits | position hits | shape hits |
 | --- | ---: | ---: | ---: | ---: |
-| shipped weights, step 24093 | 16/16 | 16/16 | 16/16 | 14/16 |
-| same weights, seeds 1-4 / 5-8 instead | 16 / 16 | 16 / 16 | 16 / 16 | 13 / 15 |
+| shipped weights, step 24093, guidance from t ≥ 200 | 16/16 | 16/16 | 16/16 | 15/16 |
+| same, seeds 1-4 / 5-8 instead | 16 / 16 | 16 / 16 | 16 / 16 | 13 / 15 |
+| same, guidance at every step, three seed sets | 16 | 16 | 16 | 14, 13, 15 |
 | step 14692 weights (session 2), three seed sets | 16 | 16 | 16 | 11, 11, 12 |
 | step 14692, guidance 0 (prompt ignored) | – | – | 3/16 | – |
 | step 2000 weights (session 1) | 11/16 | 12/16 | – | – |
