@@ -50,10 +50,11 @@ EMA_DECAY = 0.999
 # are not yet visible; shapes are settled around SNR 1-10. Half of each batch
 # draws from the plain schedule again, so both get trained.
 PLAIN_FRACTION = 0.5
+# Loss weight of object pixels relative to background (see pixel_weights).
+OBJECT_WEIGHT = 4.0
 # Pixels further than this (0..255, any channel) from the background colour
 # belong to an object; the mask is then dilated by OBJECT_DILATE_PX so the
 # outline on both sides of the edge counts.
-OBJECT_WEIGHT = 4.0
 OBJECT_THRESHOLD = 8
 OBJECT_DILATE_PX = 2
 
