@@ -33,3 +33,18 @@ def test_other_commands_still_reject_unknown_options(capsys: pytest.CaptureFixtu
     with pytest.raises(SystemExit):
         cli.main(["imagine", "train-embedded", "--bogus"])
     assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "hint"),
+    [("--plain-fraction", "1.5", "must be between 0 and 1"), ("--object-weight", "-2", "must be above 0")],
+)
+def test_out_of_range_loss_options_are_refused(
+    option: str, value: str, hint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train-embedded", option, value, "--ckpt", str(tmp_path / "ck")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{option} {float(value)}: {hint}" in err, err
+    assert not (tmp_path / "ck").exists()  # refused before any work

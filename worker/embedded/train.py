@@ -322,6 +322,10 @@ def main(argv: list[str] | None = None) -> None:
         (args.init / "unet" / "config.json").is_file() and (args.init / "training.json").is_file()
     ):
         p.error(f"--init {args.init}: not an embedded model folder (it needs unet/ and training.json)")
+    if not 0.0 <= args.plain_fraction <= 1.0:
+        p.error(f"--plain-fraction {args.plain_fraction}: must be between 0 and 1 (a share of each batch)")
+    if args.object_weight <= 0:
+        p.error(f"--object-weight {args.object_weight}: must be above 0 (1 weighs every pixel the same)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     train(args)
 
