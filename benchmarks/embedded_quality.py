@@ -109,6 +109,8 @@ def run(args: argparse.Namespace) -> dict:
         engine.sample_shift = args.sample_shift
     if args.guidance_min_t is not None:
         engine.guidance_min_t = args.guidance_min_t
+    if args.clip_x0 is not None:
+        engine.clip_x0 = args.clip_x0
     cases = benchmark_cases(args.scenes)
     records: list[dict] = []
     sheet_rows: list[list[Image.Image]] = []
@@ -151,6 +153,7 @@ def run(args: argparse.Namespace) -> dict:
         "guidance": args.guidance,
         "sample_shift": engine.sample_shift,
         "guidance_min_t": engine.guidance_min_t,
+        "clip_x0": engine.clip_x0,
         "threads": args.threads,
         "seconds": round(elapsed, 1),
         "accuracy": {w: _accuracy(records, w) for w in ("plain", "paraphrase")},
@@ -205,6 +208,7 @@ def markdown(result: dict) -> str:
         f"{result['scenes']} scenes × {SEEDS_PER_SCENE} seeds = {result['tiles_per_wording']} tiles per wording, "
         f"steps={result['steps'] or 'default'}, guidance={result['guidance'] if result['guidance'] is not None else 'default'}, "
         f"sampling shift {result['sample_shift']}, guidance from t ≥ {result['guidance_min_t']}, "
+        f"x0 clipped: {'yes' if result.get('clip_x0') else 'no'}, "
         f"{result['seconds']} s on {result['threads']} thread(s).",
         "",
         "| attribute | plain | paraphrased | plain − para (pts) | chance | target | plain vs target | gap ≤ 10 pts |",
@@ -241,6 +245,12 @@ def main(argv: list[str] | None = None) -> None:
         type=int,
         default=None,
         help="apply guidance only at timesteps >= this; below it the conditional model alone (default: the engine's)",
+    )
+    parser.add_argument(
+        "--clip-x0",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="clip the sampler's image estimate to the pixel range at every step (default: the engine's)",
     )
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--device", default="cpu")

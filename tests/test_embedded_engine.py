@@ -1,10 +1,12 @@
-"""The embedded engine's guidance interval: below `guidance_min_t` it runs the
-conditional model alone (half the work), and nothing else changes."""
+"""The embedded engine's sampling settings: the guidance interval (below
+`guidance_min_t` it runs the conditional model alone, and nothing else
+changes) and the clip of the solver's image estimate (`clip_x0`)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from worker.engines.base import GenerationRequest
 from worker.engines.embedded import EmbeddedEngine
@@ -37,3 +39,37 @@ def test_guidance_below_the_interval_is_the_conditional_model_alone(engine: Embe
     # ...and the interval matters: guided early, unguided late is neither.
     assert np.abs(partly - always).mean() > 0.5
     assert np.abs(partly - unguided).mean() > 0.5
+
+
+def test_clip_x0_keeps_the_solvers_image_estimate_in_pixel_range(engine: EmbeddedEngine) -> None:
+    # A v prediction whose image estimate lies far outside [-1, 1], as guided
+    # predictions do where the two branches disagree.
+    x = torch.zeros(1, 48, 16, 16)
+    v = torch.full_like(x, -20.0)
+    default = engine.clip_x0
+    try:
+        engine.clip_x0 = True
+        clipped = engine.scheduler()
+        engine.clip_x0 = False
+        raw = engine.scheduler()
+    finally:
+        engine.clip_x0 = default
+    # One step from t = 500 to the end of the schedule returns the image estimate itself.
+    out = {}
+    for name, solver in (("clipped", clipped), ("raw", raw)):
+        solver.set_timesteps(timesteps=[500])
+        out[name] = solver.step(v, solver.timesteps[0], x).prev_sample
+    assert out["raw"].abs().max() > 2  # the estimate really is out of range...
+    assert out["clipped"].abs().max() <= 1.0 + 1e-6  # ...and the solver clips it
+
+
+def test_clip_x0_changes_guided_samples(engine: EmbeddedEngine) -> None:
+    default = engine.clip_x0
+    try:
+        engine.clip_x0 = False
+        raw = _pixels(engine, 8.0, 0)
+        engine.clip_x0 = True
+        clipped = _pixels(engine, 8.0, 0)
+    finally:
+        engine.clip_x0 = default
+    assert np.abs(clipped - raw).mean() > 0.5

@@ -41,6 +41,12 @@ DEFAULT_GUIDANCE = 4.0
 # small object (decided at high noise), and saves no measurable time (only
 # the last of the 20 default steps, t = 107, is below t = 200).
 GUIDANCE_MIN_T = 200
+# Clip the solver's image estimate (x0) to the pixel range [-1, 1] at every
+# step (diffusers' `thresholding` with sample_max_value 1). Guidance
+# extrapolates the two branches; where they disagree it predicts pixel values
+# far outside the range (|x0| up to 24 at step 26,000), which feed back into
+# the next step.
+CLIP_X0 = True
 SIZE_MULTIPLE = FOLD * 4  # the UNet halves the folded grid twice
 
 
@@ -72,6 +78,7 @@ class EmbeddedEngine:
         self.coords = uses_coords(self.unet)
         self.sample_shift = SAMPLE_SHIFT
         self.guidance_min_t = GUIDANCE_MIN_T
+        self.clip_x0 = CLIP_X0
         config = json.loads((path / "scheduler" / "scheduler_config.json").read_text())
         self.scheduler_config = {**config, "algorithm_type": "dpmsolver++", "solver_order": 2}
         self.text = TextEncoder(device=self.device)
@@ -81,6 +88,15 @@ class EmbeddedEngine:
         return self.text.count_tokens(prompt)
 
     # -- sampling core -------------------------------------------------
+    def scheduler(self) -> DPMSolverMultistepScheduler:
+        """A fresh solver (they are stateful), clipping its image estimate to
+        [-1, 1] when `clip_x0` is on: with sample_max_value 1, diffusers'
+        dynamic thresholding is a plain clip."""
+        config = dict(self.scheduler_config)
+        if self.clip_x0:
+            config.update(thresholding=True, sample_max_value=1.0)
+        return DPMSolverMultistepScheduler.from_config(config)
+
     def _conditioning(self, prompt: str, negative: str, n: int) -> TextEmbedding:
         cond = self.text.encode([prompt])
         uncond = self.text.encode([negative]) if negative else self._empty
@@ -115,7 +131,7 @@ class EmbeddedEngine:
         # 3. Timesteps (a fresh scheduler per call: they are stateful), spaced
         #    by noise level (denoiser.sampling_timesteps); image to image starts
         #    at the noise level its strength names and takes fewer steps.
-        scheduler = DPMSolverMultistepScheduler.from_config(self.scheduler_config)
+        scheduler = self.scheduler()
         if init is not None:
             steps = min(max(1, int(steps * strength)), steps)  # at least one step: never the input unchanged
         scheduler.set_timesteps(
