@@ -36,16 +36,20 @@ DEFAULT_GUIDANCE = 4.0
 # alone. By then layout and outline are settled, and extrapolating the two
 # branches at low noise mostly amplifies where they disagree (grain). Full
 # benchmark at step 24,093, plain wording: shape 68.8% -> 71.4%, fg colour
-# 97.4% -> 97.9%, position 95.3% -> 97.4%, size 99.0% -> 100%. It does not
-# remove the faint blob of coloured noise that some grids show opposite a
-# small object (decided at high noise), and saves no measurable time (only
-# the last of the 20 default steps, t = 107, is below t = 200).
+# 97.4% -> 97.9%, position 95.3% -> 97.4%, size 99.0% -> 100% (x0 not
+# clipped). It saves no measurable time (only the last of the 20 default
+# steps, t = 107, is below t = 200).
 GUIDANCE_MIN_T = 200
 # Clip the solver's image estimate (x0) to the pixel range [-1, 1] at every
 # step (diffusers' `thresholding` with sample_max_value 1). Guidance
 # extrapolates the two branches; where they disagree it predicts pixel values
 # far outside the range (|x0| up to 24 at step 26,000), which feed back into
-# the next step.
+# the next step. Full benchmark at step 30,006, plain / paraphrased: shape
+# 70.8 / 69.8% -> 81.2 / 85.4%, fg colour 92.2 / 93.2% -> 95.3 / 96.9%,
+# position 91.1 / 92.7% -> 92.7 / 95.3%. The blob of coloured noise some
+# tiles show ~20 px from the top-left (or ~12 px from the bottom-right)
+# border shrinks but stays: the conditional model draws it even on noised
+# training images (benchmarks/embedded_artifact.py).
 CLIP_X0 = True
 SIZE_MULTIPLE = FOLD * 4  # the UNet halves the folded grid twice
 
