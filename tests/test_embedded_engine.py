@@ -17,6 +17,11 @@ def engine() -> EmbeddedEngine:
     return EmbeddedEngine()
 
 
+def test_a_folder_that_is_not_a_model_gets_a_clear_error(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="not an embedded model folder"):
+        EmbeddedEngine(tmp_path)
+
+
 def _pixels(engine: EmbeddedEngine, guidance: float, min_t: int) -> np.ndarray:
     engine.guidance_min_t = min_t
     req = GenerationRequest(

@@ -72,6 +72,12 @@ class EmbeddedEngine:
 
     def __init__(self, path: Path | str = EMBEDDED_MODEL_DIR, device: str = "cpu") -> None:
         path = Path(path)
+        if not (path / "unet" / "config.json").is_file() or not (path / "scheduler").is_dir():
+            # diffusers would otherwise try the hub and blame the network.
+            raise FileNotFoundError(
+                f"{path}: not an embedded model folder (it needs unet/ and scheduler/, "
+                f"as in {EMBEDDED_MODEL_DIR} or a train-embedded --out folder)"
+            )
         self.path = path
         self.device = torch.device(device)
         self.unet = (
