@@ -23,8 +23,8 @@ broken models by hand:
 so ≥ 12 of 16 leaves room for the next exports to move a tile or two while
 a model that ignores the prompt (2-3 of 16) or samples noise fails. Shapes
 are the weakest attribute (benchmark: 81%), so their bar is 11 of 16:
-above the blob-drawing step-14692 weights' usual 11-12 only by a tile, far
-above the 4 of 16 a model that ignores the shape word scores.
+the blob-drawing step-14692 weights' lowest score (11-12), far above the 4
+of 16 a model that ignores the shape word scores.
 """
 
 from __future__ import annotations
