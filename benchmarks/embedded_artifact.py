@@ -4,11 +4,13 @@ most high-frequency energy (pixel minus its 3×3 mean, summed over a 7×7
 window), and prints where it is (in pixels from the top left and as a
 fraction of the side) and how strong against the tile's median.
 
-What it showed at step 26,000: the blob sits ~19 px from the top-left
-corner whatever the canvas size (64, 128 px) or the prompt, so it is tied to
-the image border (zero padding / stride-2 downsampling), not to the
-coordinate channels or the object. Not a test: run it by hand to check a
-change to the network or its training.
+What it showed on the GroupNorm weights (up to step 30,006): the blob sat
+~19 px from the top-left corner whatever the canvas size (64, 128 px) or the
+prompt, 7-16× the median. Its cause was the norm, not the border: one cell
+of the 8×8 grid carried a spike that set GroupNorm's statistics for all the
+others (worker/embedded/denoiser.py, PixelNorm). With PixelNorm the hot
+spot of a 64 px tile is the object's edge. Not a test: run it by hand to
+check a change to the network or its training.
 
     python benchmarks/embedded_artifact.py
     python benchmarks/embedded_artifact.py --model /tmp/run-out --no-clip-x0

@@ -3,13 +3,22 @@ them to a model trained without."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
+import pytest
 import torch
 
 from worker.embedded.denoiser import (
+    ARCHITECTURE_FILE,
     COORD_CHANNELS,
     PIXEL_CHANNELS,
+    PixelNorm,
     build_unet,
+    load_unet,
+    norm_of,
+    use_pixel_norm,
     uses_coords,
     widen_for_coords,
     with_coords,
@@ -102,3 +111,68 @@ def test_object_mask_and_weights_follow_the_drawn_object() -> None:
     assert torch.all(w[1] == 1.0)  # no object (a caption-only tile): plain mean
     # object_weight 1 is the plain mean over pixels.
     assert torch.all(pixel_weights(masks, 1.0) == 1.0)
+
+
+def _forward(unet: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    torch.manual_seed(1)
+    tokens = torch.randn(x.shape[0], MAX_TOKENS, EMBED_DIM)
+    mask = torch.ones(x.shape[0], MAX_TOKENS, dtype=torch.bool)
+    pooled = torch.nn.functional.normalize(torch.randn(x.shape[0], EMBED_DIM), dim=-1)
+    with torch.no_grad():
+        return unet(
+            with_coords(x),
+            torch.tensor([500]),
+            encoder_hidden_states=tokens,
+            encoder_attention_mask=mask,
+            class_labels=pooled,
+        ).sample
+
+
+def test_pixel_norm_keeps_each_cell_to_itself() -> None:
+    """The speckle blob's cause: GroupNorm lets one cell's spike rescale every
+    other cell. PixelNorm takes its statistics over a cell's channels only."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 64, 8, 8)
+    spiked = x.clone()
+    spiked[:, :, 2, 2] *= 50
+    group, pixel = torch.nn.GroupNorm(32, 64), PixelNorm(64)
+    far = (slice(None), slice(None), slice(4, None), slice(4, None))
+    assert not torch.allclose(group(x)[far], group(spiked)[far], atol=1e-3)  # GroupNorm: the spike reaches far cells
+    assert torch.allclose(pixel(x)[far], pixel(spiked)[far], atol=1e-6)  # PixelNorm: it does not
+    out = pixel(x)
+    assert torch.allclose(out.mean(dim=1), torch.zeros(2, 8, 8), atol=1e-5)
+    assert torch.allclose(out.var(dim=1, unbiased=False), torch.ones(2, 8, 8), atol=1e-3)
+
+
+def test_pixel_norm_swap_keeps_the_weights_and_leaves_no_group_norm() -> None:
+    torch.manual_seed(0)
+    group = build_unet(norm="group").eval()
+    before = {k: v.clone() for k, v in group.state_dict().items()}
+    pixel = use_pixel_norm(group)
+    assert norm_of(pixel) == "pixel"
+    assert not any(isinstance(m, torch.nn.GroupNorm) for m in pixel.modules())
+    after = pixel.state_dict()
+    assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) for k in before)
+    assert norm_of(build_unet()) == "pixel" and norm_of(build_unet(norm="group")) == "group"
+    with pytest.raises(ValueError, match="unknown norm 'batch'"):
+        build_unet(norm="batch")
+
+
+def test_an_exported_model_loads_with_the_norm_it_was_trained_with(tmp_path: Path) -> None:
+    from worker.embedded.train import export
+
+    torch.manual_seed(0)
+    unet = build_unet().eval()
+    export(unet, tmp_path / "m", {"steps": 0})
+    assert json.loads((tmp_path / "m" / ARCHITECTURE_FILE).read_text()) == {"norm": "pixel"}
+    loaded = load_unet(tmp_path / "m").eval()
+    assert norm_of(loaded) == "pixel"
+    x = torch.randn(1, PIXEL_CHANNELS, 16, 16)
+    # Exported in fp16: the same function up to half precision.
+    assert torch.allclose(_forward(unet.half().float(), x), _forward(loaded, x), atol=1e-4)
+    # A folder without architecture.json is a GroupNorm model (all weights before the change).
+    (tmp_path / "m" / ARCHITECTURE_FILE).unlink()
+    assert norm_of(load_unet(tmp_path / "m")) == "group"
+    (tmp_path / "m" / ARCHITECTURE_FILE).write_text('{"norm": "batch"}')
+    with pytest.raises(ValueError, match="unknown norm 'batch'"):
+        load_unet(tmp_path / "m")

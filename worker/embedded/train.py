@@ -23,17 +23,21 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from diffusers import UNet2DConditionModel
 
 from worker.embedded import scenes
 from worker.embedded.denoiser import (
+    ARCHITECTURE_FILE,
     IMAGE_SIZE,
     NOISE_SHIFT,
+    NORMS,
     build_unet,
     fold,
+    load_unet,
+    norm_of,
     shifted_timesteps,
     train_scheduler,
     unfold,
+    use_pixel_norm,
     widen_for_coords,
     with_coords,
 )
@@ -153,6 +157,7 @@ def export(unet: torch.nn.Module, out: Path, meta: dict) -> None:
     half.save_pretrained(out / "unet", safe_serialization=True)
     (out / "scheduler").mkdir(exist_ok=True)
     (out / "scheduler" / "scheduler_config.json").write_text(json.dumps(SCHEDULER_CONFIG, indent=2) + "\n")
+    (out / ARCHITECTURE_FILE).write_text(json.dumps({"norm": norm_of(unet)}, indent=2) + "\n")
     (out / "training.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
@@ -173,22 +178,28 @@ def train(args: argparse.Namespace) -> None:
         logger.info("caption pool encoded in %.0f s", time.time() - t0)
 
     # 2. Model, EMA, optimiser; resume if a checkpoint is there.
-    if args.init is not None and not (ckpt_dir / "state.pt").exists():
-        # Warm start from an exported model folder (fresh optimiser).
-        init = UNet2DConditionModel.from_pretrained(args.init / "unet", torch_dtype=torch.float32)
-        unet = widen_for_coords(init).to(device).train()
-        logger.info("warm start from %s", args.init)
+    state_file = ckpt_dir / "state.pt"
+    state = torch.load(state_file, weights_only=False, map_location=device) if state_file.exists() else None
+    if args.init is not None and state is None:
+        # Warm start from an exported model folder (fresh optimiser); a
+        # GroupNorm model asked to train with --norm pixel keeps its weights
+        # and gets the new norm.
+        unet = widen_for_coords(load_unet(args.init))
+        if args.norm == "pixel" and norm_of(unet) == "group":
+            use_pixel_norm(unet)
+        unet = unet.to(device).train()
+        logger.info("warm start from %s (%s norm)", args.init, norm_of(unet))
     else:
-        unet = build_unet().to(device).train()
+        # A resumed run keeps the norm its checkpoint was trained with.
+        norm = state.get("norm", "group") if state is not None else args.norm
+        unet = build_unet(norm=norm).to(device).train()
     ema = copy.deepcopy(unet).eval().requires_grad_(False)
     opt = torch.optim.AdamW(unet.parameters(), lr=args.lr, weight_decay=1e-2)
     step, elapsed = 0, 0.0
     if args.init is not None:
         prior = json.loads((args.init / "training.json").read_text())
         step, elapsed = prior["steps"], float(prior["train_seconds"])
-    state_file = ckpt_dir / "state.pt"
-    if state_file.exists():
-        state = torch.load(state_file, weights_only=False, map_location=device)
+    if state is not None:
         unet.load_state_dict(state["unet"])
         ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["opt"])
@@ -218,6 +229,7 @@ def train(args: argparse.Namespace) -> None:
                 "opt": opt.state_dict(),
                 "step": step,
                 "elapsed": elapsed,
+                "norm": norm_of(unet),
             },
             tmp,
         )
@@ -234,6 +246,7 @@ def train(args: argparse.Namespace) -> None:
             "noise_shift": args.noise_shift,
             "plain_fraction": args.plain_fraction,
             "object_weight": args.object_weight,
+            "norm": norm_of(unet),
             "recent_loss": round(sum(losses[-100:]) / max(1, len(losses[-100:])), 5),
         }
         export(ema, args.out, meta)
@@ -313,6 +326,12 @@ def main(argv: list[str] | None = None) -> None:
         help="loss weight of object pixels (and a 2-px ring) relative to background pixels; 1 = plain mean",
     )
     p.add_argument("--weighting", choices=("min-snr", "min-snr+1"), default="min-snr+1")
+    p.add_argument(
+        "--norm",
+        choices=NORMS,
+        default="pixel",
+        help="pixel: normalise each cell over its channels (no speckle blob); group: diffusers' GroupNorm",
+    )
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--log-every", type=int, default=25)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from diffusers import DPMSolverMultistepScheduler, UNet2DConditionModel
+from diffusers import DPMSolverMultistepScheduler
 from PIL import Image, ImageFilter
 
 from worker.embedded.denoiser import (
@@ -19,6 +19,7 @@ from worker.embedded.denoiser import (
     IMAGE_SIZE,
     SAMPLE_SHIFT,
     fold,
+    load_unet,
     sampling_timesteps,
     unfold,
     uses_coords,
@@ -46,10 +47,8 @@ GUIDANCE_MIN_T = 200
 # far outside the range (|x0| up to 24 at step 26,000), which feed back into
 # the next step. Full benchmark at step 30,006, plain / paraphrased: shape
 # 70.8 / 69.8% -> 81.2 / 85.4%, fg colour 92.2 / 93.2% -> 95.3 / 96.9%,
-# position 91.1 / 92.7% -> 92.7 / 95.3%. The blob of coloured noise some
-# tiles show ~20 px from the top-left (or ~12 px from the bottom-right)
-# border shrinks but stays: the conditional model draws it even on noised
-# training images (benchmarks/embedded_artifact.py).
+# position 91.1 / 92.7% -> 92.7 / 95.3% (GroupNorm weights; the blob of
+# coloured noise those drew came from the norm, see denoiser.PixelNorm).
 CLIP_X0 = True
 SIZE_MULTIPLE = FOLD * 4  # the UNet halves the folded grid twice
 
@@ -80,11 +79,7 @@ class EmbeddedEngine:
             )
         self.path = path
         self.device = torch.device(device)
-        self.unet = (
-            UNet2DConditionModel.from_pretrained(path / "unet", torch_dtype=torch.float32, low_cpu_mem_usage=False)
-            .to(self.device)
-            .eval()
-        )
+        self.unet = load_unet(path, self.device).eval()
         self.coords = uses_coords(self.unet)
         self.sample_shift = SAMPLE_SHIFT
         self.guidance_min_t = GUIDANCE_MIN_T
