@@ -187,6 +187,9 @@ def train(args: argparse.Namespace) -> None:
         unet = widen_for_coords(load_unet(args.init))
         if args.norm == "pixel" and norm_of(unet) == "group":
             use_pixel_norm(unet)
+        elif args.norm != norm_of(unet):
+            # PixelNorm weights have no GroupNorm equivalent to convert to.
+            logger.warning("--norm %s ignored: %s was trained with %s norm", args.norm, args.init, norm_of(unet))
         unet = unet.to(device).train()
         logger.info("warm start from %s (%s norm)", args.init, norm_of(unet))
     else:
