@@ -49,9 +49,7 @@ def build_unet(coords: bool = True, norm: str = "pixel") -> UNet2DConditionModel
         class_embed_type="projection",
         projection_class_embeddings_input_dim=EMBED_DIM,
     )
-    if norm not in NORMS:
-        raise ValueError(f"unknown norm {norm!r} (expected one of {', '.join(NORMS)})")
-    return use_pixel_norm(unet) if norm == "pixel" else unet
+    return with_norm(unet, norm)
 
 
 class PixelNorm(nn.Module):
@@ -90,9 +88,18 @@ class PixelNorm(nn.Module):
 
 NORMS = ("group", "pixel")
 # Written next to unet/ by train.export: which norm the weights were trained
-# with. A folder without it is a GroupNorm model (everything before step
-# 30,006 and any plain diffusers UNet).
+# with. A folder without it is a GroupNorm model (all weights up to step
+# 30,006, and any plain diffusers UNet).
 ARCHITECTURE_FILE = "architecture.json"
+
+
+def with_norm(unet: UNet2DConditionModel, norm: str, source: str = "") -> UNet2DConditionModel:
+    """`unet` (built with diffusers' GroupNorm) with the norm named; `source`
+    prefixes the error for a name that is neither."""
+    if norm not in NORMS:
+        prefix = f"{source}: " if source else ""
+        raise ValueError(f"{prefix}unknown norm {norm!r} (expected one of {', '.join(NORMS)})")
+    return use_pixel_norm(unet) if norm == "pixel" else unet
 
 
 def use_pixel_norm(unet: UNet2DConditionModel) -> UNet2DConditionModel:
@@ -119,11 +126,7 @@ def load_unet(folder: Path | str, device: str | torch.device = "cpu") -> UNet2DC
     unet = UNet2DConditionModel.from_pretrained(folder / "unet", torch_dtype=torch.float32, low_cpu_mem_usage=False)
     arch_file = folder / ARCHITECTURE_FILE
     norm = json.loads(arch_file.read_text()).get("norm", "group") if arch_file.is_file() else "group"
-    if norm not in NORMS:
-        raise ValueError(f"{arch_file}: unknown norm {norm!r} (expected one of {', '.join(NORMS)})")
-    if norm == "pixel":
-        use_pixel_norm(unet)
-    return unet.to(device)
+    return with_norm(unet, norm, str(arch_file)).to(device)
 
 
 def uses_coords(unet: UNet2DConditionModel) -> bool:
