@@ -37,7 +37,11 @@ def test_other_commands_still_reject_unknown_options(capsys: pytest.CaptureFixtu
 
 @pytest.mark.parametrize(
     ("option", "value", "hint"),
-    [("--plain-fraction", "1.5", "must be between 0 and 1"), ("--object-weight", "-2", "must be above 0")],
+    [
+        ("--plain-fraction", "1.5", "must be between 0 and 1"),
+        ("--object-weight", "-2", "must be above 0"),
+        ("--lr-floor", "2", "must be between 0 and 1"),
+    ],
 )
 def test_out_of_range_loss_options_are_refused(
     option: str, value: str, hint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

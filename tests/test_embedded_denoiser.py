@@ -69,6 +69,24 @@ def test_loss_weighting_keeps_high_noise_steps_in_play() -> None:
     assert torch.all(plus > plain)
 
 
+def test_learning_rate_warms_up_then_decays_over_the_whole_run() -> None:
+    from worker.embedded.train import learning_rate
+
+    def lr(step: int, warm_from: int = 0, decay: str = "cosine") -> float:
+        return learning_rate(step, 4e-4, warm_from=warm_from, warmup=200, start=0, total=7000, decay=decay, floor=0.1)
+
+    assert lr(0) < lr(100) < lr(199)  # warm-up ramps...
+    assert lr(199) == pytest.approx(4e-4, rel=1e-2)  # ...to the base rate (the cosine barely begun)
+    assert lr(3500) == pytest.approx(4e-4 * 0.55)  # half-way down the cosine
+    assert lr(7000) == pytest.approx(4e-5) and lr(9000) == pytest.approx(4e-5)  # the floor, and no lower
+    assert lr(3500, decay="none") == lr(6999, decay="none") == 4e-4
+    # A resume warms up again from where it started, then joins the same curve.
+    assert lr(3000, warm_from=3000) < lr(3000)
+    assert lr(3300, warm_from=3000) == pytest.approx(lr(3300))
+    with pytest.raises(ValueError, match="unknown lr decay 'linear'"):
+        lr(10, decay="linear")
+
+
 def test_sampling_timesteps_follow_the_shift_and_the_strength() -> None:
     from worker.embedded.denoiser import sampling_timesteps, shifted_timesteps
 
