@@ -123,7 +123,7 @@ def norm_of(unet: UNet2DConditionModel) -> str:
 def load_unet(folder: Path | str, device: str | torch.device = "cpu") -> UNet2DConditionModel:
     """An exported model folder's denoiser (fp32), with the norm it was trained with."""
     folder = Path(folder)
-    unet = UNet2DConditionModel.from_pretrained(folder / "unet", torch_dtype=torch.float32, low_cpu_mem_usage=False)
+    unet = UNet2DConditionModel.from_pretrained(folder / "unet", dtype=torch.float32, low_cpu_mem_usage=False)
     arch_file = folder / ARCHITECTURE_FILE
     norm = json.loads(arch_file.read_text()).get("norm", "group") if arch_file.is_file() else "group"
     return with_norm(unet, norm, str(arch_file)).to(device)

@@ -49,7 +49,7 @@ class DiffusersEngine:
         self.device = torch.device(device)
         dtype = _dtype_for(self.device)
         self.name = model
-        self.pipe = AutoPipelineForText2Image.from_pretrained(model, torch_dtype=dtype)
+        self.pipe = AutoPipelineForText2Image.from_pretrained(model, dtype=dtype)
         self.pipe.to(self.device)
         self.pipe.set_progress_bar_config(disable=True)
         # Shares every module with self.pipe: no second copy of the weights.
