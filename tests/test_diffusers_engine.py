@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +16,10 @@ import torch
 from PIL import Image
 
 from shared.redis_server import RedisServer
-from tests.tiny_sd import build_tiny_sd
+from tests.tiny_sd import build_tiny_sd, build_tiny_sdxl
 from tests.workers import ROOT, start_worker, stop_worker, worker_env
 from worker.engines.base import GenerationCancelled, GenerationRequest
-from worker.engines.diffusers_engine import DiffusersEngine
+from worker.engines.diffusers_engine import NSFW_NOTICE, DiffusersEngine, notice_image
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +74,40 @@ def test_progress_callback_and_cooperative_cancel(engine):
 def test_prompt_token_count(engine):
     assert engine.max_prompt_tokens == 77
     assert engine.count_tokens("a red circle") == 5  # with start and end tokens
+
+
+def test_sdxl_folder_loads_as_sdxl_and_samples(tmp_path):
+    engine = DiffusersEngine(str(build_tiny_sdxl(tmp_path)))
+    assert type(engine.pipe).__name__ == "StableDiffusionXLPipeline"
+    assert type(engine.img2img_pipe).__name__ == "StableDiffusionXLImg2ImgPipeline"
+    assert engine.img2img_pipe.text_encoder_2 is engine.pipe.text_encoder_2
+    assert engine.base_size == 64  # the UNet's sample size × the VAE's scale factor
+    size = engine.base_size
+    sdxl_req = GenerationRequest(prompt="a red circle", seeds=[1, 2, 3, 4], width=size, height=size, steps=2)
+    a = arrays(engine.txt2img(sdxl_req))
+    b = arrays(engine.txt2img(replace(sdxl_req, seeds=[7, 7, 1, 7])))
+    assert np.array_equal(b[2], a[0]) and not np.array_equal(a[0], a[1])
+    source = Image.fromarray(a[0].astype(np.uint8))
+    assert engine.upscale(source, replace(sdxl_req, seeds=[5]), 0.3).size == (128, 128)
+
+
+def test_safety_checker_is_kept_and_flagged_images_become_notices(tmp_path):
+    # Scores are cosine similarities minus the threshold: -2 flags every image.
+    flag_all = DiffusersEngine(str(build_tiny_sd(tmp_path, safety_threshold=-2.0, name="flag-all")))
+    assert type(flag_all.pipe.safety_checker).__name__ == "StableDiffusionSafetyChecker"
+    assert flag_all.img2img_pipe.safety_checker is flag_all.pipe.safety_checker
+    notice = np.asarray(notice_image(32, 32, NSFW_NOTICE), dtype=np.int16)
+    assert notice.mean() > 40  # grey with text, not the checker's black square
+    for tiles in (
+        flag_all.txt2img(req([1, 2, 3, 4])),
+        flag_all.img2img([Image.new("RGB", (32, 32))], req([5, 6, 7, 8]), 0.5),
+    ):
+        assert all(np.array_equal(t, notice) for t in arrays(tiles))
+
+    flag_none = DiffusersEngine(str(build_tiny_sd(tmp_path, safety_threshold=2.0, name="flag-none")))
+    kept = arrays(flag_none.txt2img(req([1, 2, 3, 4])))
+    assert not any(np.array_equal(t, notice) for t in kept)
+    assert not np.array_equal(kept[0], kept[1])
 
 
 @pytest.fixture(scope="module")
