@@ -59,10 +59,20 @@ def test_img2img_shares_weights_and_keeps_size(engine):
     assert engine.upscale(source, req([5]), strength=0.3).size == (64, 64)
 
 
-def test_progress_callback_and_cooperative_cancel(engine):
+def test_progress_callback_and_cooperative_cancel(engine, monkeypatch):
     seen: list[float] = []
-    engine.txt2img(req([1, 2, 3, 4]), progress=lambda f, _p: seen.append(f))
+    previews: list[Image.Image] = []
+    monkeypatch.setattr(engine, "preview_interval_s", 0.0)  # a preview at every step
+
+    def report(fraction: float, preview: Image.Image | None) -> None:
+        seen.append(fraction)
+        previews.append(preview)
+
+    engine.txt2img(req([1, 2, 3, 4]), progress=report)
     assert seen == pytest.approx([1 / 3, 2 / 3, 1.0])
+    # A 2×2 grid of the four latents mapped to RGB: 16×16 latents for 32×32 images.
+    assert [p.size for p in previews] == [(32, 32)] * 3
+    assert len({p.tobytes() for p in previews}) == 3  # it follows the sampling
 
     def cancel(fraction: float, _preview) -> None:
         raise GenerationCancelled
@@ -89,6 +99,33 @@ def test_sdxl_folder_loads_as_sdxl_and_samples(tmp_path):
     assert np.array_equal(b[2], a[0]) and not np.array_equal(a[0], a[1])
     source = Image.fromarray(a[0].astype(np.uint8))
     assert engine.upscale(source, replace(sdxl_req, seeds=[5]), 0.3).size == (128, 128)
+    engine.preview_interval_s = 0.0
+    previews: list[Image.Image] = []
+    engine.txt2img(replace(sdxl_req, steps=3), progress=lambda _f, p: previews.append(p))
+    assert [p.size for p in previews] == [(64, 64)] * 3  # SDXL latents, 32×32 each, as a 2×2 grid
+
+
+def test_preview_scales_sigma_latents_back_to_unit_variance():
+    from diffusers import DDIMScheduler, EulerDiscreteScheduler
+
+    from worker.engines.diffusers_engine import SD_LATENT_RGB, latent_preview
+
+    euler = EulerDiscreteScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)
+    euler.set_timesteps(10)
+    euler._step_index = 0  # as after the first step's scale_model_input
+    noise = torch.randn(4, 4, 16, 16, generator=torch.Generator().manual_seed(0))
+    latents = noise * float(euler.sigmas[0])  # Euler's start: pure noise at σ_max ≈ 14.6
+
+    def saturated(image: Image.Image) -> float:
+        a = np.asarray(image)
+        return float(((a == 0) | (a == 255)).mean())
+
+    bias = (0.0, 0.0, 0.0)
+    scaled = latent_preview(latents, SD_LATENT_RGB, bias, euler)
+    unscaled = latent_preview(latents, SD_LATENT_RGB, bias, DDIMScheduler())  # variance-preserving: left alone
+    assert scaled.size == (32, 32)
+    assert saturated(unscaled) > 0.8 and saturated(scaled) < 0.2
+    assert latent_preview(torch.zeros(1, 16, 8, 8), SD_LATENT_RGB, bias, euler) is None  # not 4 channels
 
 
 def test_safety_checker_is_kept_and_flagged_images_become_notices(tmp_path):
