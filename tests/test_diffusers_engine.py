@@ -3,6 +3,7 @@ the test (no download): the real AutoPipeline code path on the CPU."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -79,6 +80,22 @@ def test_progress_callback_and_cooperative_cancel(engine, monkeypatch):
 
     with pytest.raises(GenerationCancelled):
         engine.txt2img(req([1, 2, 3, 4]), progress=cancel)
+
+
+def test_progress_ends_at_one_with_pndm_and_img2img(engine, monkeypatch):
+    from diffusers import PNDMScheduler
+
+    # SD 1.5 ships PNDM, which runs one timestep more than it is asked for.
+    pndm = PNDMScheduler.from_config(engine.pipe.scheduler.config, skip_prk_steps=True)
+    monkeypatch.setattr(engine.pipe, "scheduler", pndm)
+    seen: list[float] = []
+    engine.txt2img(req([1, 2, 3, 4]), progress=lambda f, _p: seen.append(f))
+    assert len(seen) == 4 and seen[-1] == 1.0
+    assert all(a < b for a, b in itertools.pairwise(seen))
+
+    seen.clear()
+    engine.img2img([Image.new("RGB", (32, 32))], req([5, 6, 7, 8]), strength=0.5, progress=lambda f, _p: seen.append(f))
+    assert seen and seen[-1] == 1.0 and max(seen) == 1.0
 
 
 def test_prompt_token_count(engine):

@@ -134,8 +134,11 @@ class DiffusersEngine:
             if latents is not None and now - last["preview"] >= self.preview_interval_s:
                 last["preview"] = now
                 preview = latent_preview(latents, *self.latent_rgb, pipe.scheduler)
+            # The pipeline's own count: PNDM (SD 1.5's default) runs steps + 1
+            # timesteps, and img2img a strength-dependent share of them.
+            steps = getattr(pipe, "num_timesteps", None) or total
             try:
-                progress((step + 1) / max(total, 1), preview)
+                progress(min(1.0, (step + 1) / max(steps, 1)), preview)
             except GenerationCancelled:
                 pipe._interrupt = True  # diffusers' documented way to stop the loop
                 raise
