@@ -37,7 +37,7 @@ PROMPT = "a lighthouse at dusk"
 SEEDS = [1, 2, 3, 4]
 CLIP_VOCAB = 49408  # SD 1.5's text encoder; our written tokenizer uses a few of its ids
 
-# SD 1.5's configs (runwayml/stable-diffusion-v1-5: unet/, vae/, text_encoder/,
+# SD 1.5's configs (stable-diffusion-v1-5/stable-diffusion-v1-5: unet/, vae/, text_encoder/,
 # safety_checker/ config.json), written out so nothing is fetched.
 UNET = {
     "sample_size": 64,
