@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
 import torch
 from PIL import Image, ImageDraw
@@ -59,7 +60,9 @@ def notice_image(width: int, height: int, text: str) -> Image.Image:
     return img
 
 
-def latent_preview(latents: torch.Tensor, factors, bias, scheduler) -> Image.Image | None:
+def latent_preview(
+    latents: torch.Tensor, factors: Sequence[Sequence[float]], bias: Sequence[float], scheduler: object
+) -> Image.Image | None:
     """The batch's current latents as one small RGB image (a 2×2 grid for
     four), or None for latents this map does not fit."""
     from shared.grid import compose_grid
