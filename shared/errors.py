@@ -28,6 +28,10 @@ class JobNotFound(DaydreamError):
     """A job id that Redis does not know (never existed, or expired)."""
 
 
+class ModelUnavailable(DaydreamError):
+    """The worker's MODEL could not be loaded (a wrong path or hub id)."""
+
+
 class GenerationFailed(DaydreamError):
     """The worker could not produce the images."""
 

@@ -187,3 +187,20 @@ def test_worker_with_a_model_folder_makes_a_grid(tiny_worker, tmp_path):
     record = json.loads(r.stdout.strip().splitlines()[-1])
     assert (record["width"], record["height"]) == (32, 32)
     assert Image.open(out).size == (64, 64)
+
+
+def test_a_wrong_model_stops_the_worker_with_what_to_set(redis_url, tmp_path):
+    missing = tmp_path / "no-such-model"
+    r = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "worker", "--burst"],
+        cwd=ROOT,
+        env=worker_env(redis_url, MODEL=str(missing), HF_HUB_OFFLINE="1"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    message = r.stderr.strip().splitlines()[-1]
+    assert message.startswith(f"daydream: MODEL='{missing}' could not be loaded:")
+    assert "model_index.json" in message and "hub id" in message

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from shared.errors import ModelUnavailable
 from shared.settings import Settings
 from shared.store import JobStore
 from worker.engines.base import Engine, GenerationRequest
@@ -34,7 +35,17 @@ def load_engine(model: str, device: str) -> Engine:
         return EmbeddedEngine(device=device)
     from worker.engines.diffusers_engine import DiffusersEngine
 
-    return DiffusersEngine(model, device=device)
+    try:
+        return DiffusersEngine(model, device=device)
+    except (OSError, ValueError) as exc:
+        # diffusers' own text (no such folder, no model_index.json, not in the
+        # offline cache, not a pipeline it knows), prefixed with what to set.
+        reason = " ".join(str(exc).split())
+        raise ModelUnavailable(
+            f"MODEL={model!r} could not be loaded: {reason} "
+            "MODEL takes 'embedded', a diffusers model folder (with model_index.json) or a Hugging Face hub id "
+            "(with HF_HUB_OFFLINE=1, one already in the cache)."
+        ) from exc
 
 
 def warm_up(engine: Engine) -> float:
