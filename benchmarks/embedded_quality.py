@@ -2,11 +2,13 @@
 fixed seeds) for each of a fixed set of single-object scenes, once with the
 plain wording and once with a paraphrase, scores every tile automatically
 (worker/embedded/scoring.py) and prints accuracy per attribute against the
-targets of issue 3. Not a test: run it by hand and paste the table into
-benchmarks/RESULTS.md and the model card.
+targets of issue 3. Then the same for two-object scenes ("a red circle on
+the left and a blue square on the right"), once with the places named and
+once without ("a red circle and a blue square"). Not a test: run it by hand
+and paste the tables into benchmarks/RESULTS.md and the model card.
 
-    python benchmarks/embedded_quality.py                      # 48 scenes, 384 tiles
-    python benchmarks/embedded_quality.py --scenes 16 --threads 1 --json quality.json --sheet quality.png
+    python benchmarks/embedded_quality.py                      # 48 scenes + 24 pairs, 576 tiles
+    python benchmarks/embedded_quality.py --scenes 16 --pairs 0 --threads 1 --json quality.json --sheet quality.png
 """
 
 from __future__ import annotations
@@ -32,7 +34,11 @@ from worker.embedded import scenes, scoring  # noqa: E402
 logger = logging.getLogger(__name__)
 
 DEFAULT_SCENES = 48
+DEFAULT_PAIRS = 24
 SCENE_SET_SEED = 2024  # fixes which scenes are drawn; change it and the table is no longer comparable
+PAIR_SET_SEED = 2025  # the same for the two-object scenes
+PAIR_SEED_BASE = 100_000  # sampling seeds of the two-object grids start here
+PAIR_LABELS = {"background": "bg colour", "colours": "both colours", "shapes": "both shapes", "placement": "placement"}
 SEEDS_PER_SCENE = 4  # one 2×2 grid
 PARAPHRASE_SEED = 10_000  # + scene index: the rng that words each paraphrase
 ATTRIBUTES = ("foreground", "background", "shape", "position")
@@ -82,6 +88,28 @@ def benchmark_scenes(count: int) -> list[scenes.Scene]:
     return out
 
 
+@dataclass(frozen=True)
+class PairCase:
+    index: int
+    scene: scenes.Scene
+    placed: str
+    unplaced: str
+    seeds: list[int]
+
+
+def benchmark_pairs(count: int) -> list[PairCase]:
+    """`count` two-object scenes drawn as training draws them (side by side or
+    one above the other, random colours, shapes and sizes), without jitter."""
+    rng = random.Random(PAIR_SET_SEED)
+    cases = []
+    for i in range(count):
+        drawn = scenes.random_scene(rng, two_object_rate=1.0)
+        scene = scenes.Scene(drawn.background, drawn.objects)
+        seeds = [PAIR_SEED_BASE + SEEDS_PER_SCENE * i + k for k in range(SEEDS_PER_SCENE)]
+        cases.append(PairCase(i, scene, scenes.plain_caption(scene), scenes.plain_caption(scene, places=False), seeds))
+    return cases
+
+
 def benchmark_cases(count: int) -> list[Case]:
     cases = []
     for i, scene in enumerate(benchmark_scenes(count)):
@@ -113,12 +141,14 @@ def run(args: argparse.Namespace) -> dict:
         engine.clip_x0 = args.clip_x0
     cases = benchmark_cases(args.scenes)
     records: list[dict] = []
+    pair_records: list[dict] = []
     sheet_rows: list[list[Image.Image]] = []
     started = time.perf_counter()
-    for case, wording, prompt in _prompts(cases):
+
+    def sample(prompt: str, seeds: list[int]) -> list[Image.Image]:
         req = GenerationRequest(
             prompt=prompt,
-            seeds=case.seeds,
+            seeds=seeds,
             width=engine.base_size,
             height=engine.base_size,
             steps=args.steps,
@@ -126,6 +156,10 @@ def run(args: argparse.Namespace) -> dict:
         )
         tiles = engine.txt2img(req)
         sheet_rows.append(tiles)
+        return tiles
+
+    for case, wording, prompt in _prompts(cases):
+        tiles = sample(prompt, case.seeds)
         for seed, tile in zip(case.seeds, tiles, strict=True):
             score = scoring.score_tile(tile)
             hits = scoring.compare(score, case.scene)
@@ -141,6 +175,22 @@ def run(args: argparse.Namespace) -> dict:
                 }
             )
         logger.info("%-10s %-70s %s", wording, prompt, _hit_summary(records[-len(tiles) :]))
+    for pair in benchmark_pairs(args.pairs):
+        for wording, prompt in (("placed", pair.placed), ("unplaced", pair.unplaced)):
+            tiles = sample(prompt, pair.seeds)
+            for seed, tile in zip(pair.seeds, tiles, strict=True):
+                score = scoring.score_pair(tile)
+                pair_records.append(
+                    {
+                        "pair": pair.index,
+                        "wording": wording,
+                        "prompt": prompt,
+                        "seed": seed,
+                        "scored": asdict(score),
+                        "hits": scoring.compare_pair(score, pair.scene),
+                    }
+                )
+            logger.info("%-10s %-70s %s", wording, prompt, _pair_summary(pair_records[-len(tiles) :]))
     elapsed = time.perf_counter() - started
     if args.sheet:
         _save_sheet(sheet_rows, args.sheet)
@@ -157,7 +207,10 @@ def run(args: argparse.Namespace) -> dict:
         "threads": args.threads,
         "seconds": round(elapsed, 1),
         "accuracy": {w: _accuracy(records, w) for w in ("plain", "paraphrase")},
+        "pairs": args.pairs,
+        "pair_accuracy": {w: _pair_accuracy(pair_records, w) for w in ("placed", "unplaced")},
         "tiles": records,
+        "pair_tiles": pair_records,
     }
 
 
@@ -169,6 +222,15 @@ def _prompts(cases: list[Case]) -> Iterator[tuple[Case, str, str]]:
 
 def _hit_summary(records: list[dict]) -> str:
     return " ".join(f"{LABELS[a]}={sum(r['hits'][a] for r in records)}/{len(records)}" for a in ATTRIBUTES)
+
+
+def _pair_summary(records: list[dict]) -> str:
+    return " ".join(f"{PAIR_LABELS[a]}={sum(r['hits'][a] for r in records)}/{len(records)}" for a in PAIR_LABELS)
+
+
+def _pair_accuracy(records: list[dict], wording: str) -> dict[str, float]:
+    mine = [r for r in records if r["wording"] == wording]
+    return {a: sum(r["hits"][a] for r in mine) / max(len(mine), 1) for a in PAIR_LABELS}
 
 
 def _accuracy(records: list[dict], wording: str) -> dict[str, float]:
@@ -206,6 +268,7 @@ def markdown(result: dict) -> str:
         f"Embedded model `{result['model']}` at training step {meta.get('steps', '?')} "
         f"({meta.get('train_seconds', '?')} s on {meta.get('device', '?')}); "
         f"{result['scenes']} scenes × {SEEDS_PER_SCENE} seeds = {result['tiles_per_wording']} tiles per wording, "
+        f"{result['pairs']} two-object scenes × {SEEDS_PER_SCENE} seeds, "
         f"steps={result['steps'] or 'default'}, guidance={result['guidance'] if result['guidance'] is not None else 'default'}, "
         f"sampling shift {result['sample_shift']}, guidance from t ≥ {result['guidance_min_t']}, "
         f"x0 clipped: {'yes' if result.get('clip_x0') else 'no'}, "
@@ -225,13 +288,27 @@ def markdown(result: dict) -> str:
         f"| size (no target) | {plain['size']:.1%} | {para['size']:.1%} | {(plain['size'] - para['size']) * 100:+.1f} "
         f"| {1 / len(scenes.SIZES):.1%} | – | – | – |"
     )
+    if not result["scenes"]:
+        lines = lines[:1]
+    if result["pairs"]:
+        placed, unplaced = result["pair_accuracy"]["placed"], result["pair_accuracy"]["unplaced"]
+        lines += [
+            "",
+            "| two objects | places named | places left out |",
+            "| --- | ---: | ---: |",
+        ]
+        for a, label in PAIR_LABELS.items():
+            # Without places any side-by-side or stacked layout is right: nothing to score.
+            left_out = f"{unplaced[a]:.1%}" if a != "placement" else "–"
+            lines.append(f"| {label} | {placed[a]:.1%} | {left_out} |")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=ROOT / "worker" / "models" / "embedded")
-    parser.add_argument("--scenes", type=int, default=DEFAULT_SCENES)
+    parser.add_argument("--scenes", type=int, default=DEFAULT_SCENES, help="single-object scenes")
+    parser.add_argument("--pairs", type=int, default=DEFAULT_PAIRS, help="two-object scenes")
     parser.add_argument("--steps", type=int, default=None, help="sampler steps (default: the engine's)")
     parser.add_argument("--guidance", type=float, default=None, help="CFG scale (default: the engine's)")
     parser.add_argument(
@@ -257,8 +334,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, default=None, help="write the summary and every tile's score here")
     parser.add_argument("--sheet", type=Path, default=None, help="save all tiles as one PNG contact sheet")
     args = parser.parse_args(argv)
-    if args.scenes < 1:
-        parser.error(f"--scenes must be at least 1, got {args.scenes}")
+    if args.scenes < 0 or args.pairs < 0 or args.scenes + args.pairs < 1:
+        parser.error(f"--scenes {args.scenes} --pairs {args.pairs}: neither may be negative, and together at least 1")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for name in ("httpx", "diffusers", "transformers"):
         logging.getLogger(name).setLevel(logging.WARNING)

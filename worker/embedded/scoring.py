@@ -56,6 +56,30 @@ class TileScore:
     border_spread: float  # as border_spread(): of the tile as given, before any filtering
 
 
+@dataclass(frozen=True)
+class Blob:
+    """One object found in a tile."""
+
+    foreground: str
+    shape: str
+    position: str
+    size: str
+    fill: float
+    solidity: float
+    area: float  # soft area in pixels
+    cx: float  # centroid as fractions of the side
+    cy: float
+
+
+@dataclass(frozen=True)
+class PairScore:
+    """A tile read as a two-object scene: the two largest objects, largest first
+    (fewer when the tile shows fewer)."""
+
+    background: str
+    objects: tuple[Blob, ...]
+
+
 def nearest_colour(rgb: np.ndarray) -> str:
     """The palette colour closest to `rgb` (Euclidean in RGB)."""
     d = np.linalg.norm(_PALETTE - np.asarray(rgb, dtype=np.float32), axis=1)
@@ -81,16 +105,15 @@ def _spread(pixels: np.ndarray) -> float:
     return float(np.median(np.linalg.norm(pixels - np.median(pixels, axis=0), axis=1)))
 
 
-def _largest_component(mask: np.ndarray) -> np.ndarray:
-    """The largest 8-connected blob of a boolean mask (generated tiles have
-    specks of stray colour that must not move the centroid or the shape)."""
+def _components(mask: np.ndarray) -> list[np.ndarray]:
+    """The 8-connected blobs of a boolean mask, largest first."""
     h, w = mask.shape
     labels = np.zeros((h, w), dtype=np.int32)
-    best_label, best_size, label = 0, 0, 0
+    sizes: list[int] = []
     for y0, x0 in zip(*np.nonzero(mask), strict=True):
         if labels[y0, x0]:
             continue
-        label += 1
+        label = len(sizes) + 1
         labels[y0, x0] = label
         queue, size = deque([(y0, x0)]), 0
         while queue:
@@ -102,9 +125,17 @@ def _largest_component(mask: np.ndarray) -> np.ndarray:
                     if 0 <= ny < h and 0 <= nx < w and mask[ny, nx] and not labels[ny, nx]:
                         labels[ny, nx] = label
                         queue.append((ny, nx))
-        if size > best_size:
-            best_label, best_size = label, size
-    return labels == best_label if best_size else np.zeros_like(mask)
+        sizes.append(size)
+    # Stable sort: of equal blobs the first found (top-most) comes first.
+    order = sorted(range(len(sizes)), key=lambda i: -sizes[i])
+    return [labels == i + 1 for i in order]
+
+
+def _largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest 8-connected blob of a boolean mask (generated tiles have
+    specks of stray colour that must not move the centroid or the shape)."""
+    blobs = _components(mask)
+    return blobs[0] if blobs else np.zeros_like(mask)
 
 
 def _hull_area(points: np.ndarray) -> float:
@@ -151,9 +182,9 @@ def nearest_size(diameter: float) -> str:
     return min(scenes.SIZES, key=lambda s: abs(scenes.SIZES[s] - diameter))
 
 
-def score_tile(image: Image.Image) -> TileScore:
-    """Read the attributes of a single-object tile (any square size; 64×64 in practice)."""
-    # 1. Background: the median of the border ring, snapped to the palette
+def _pixels(image: Image.Image) -> tuple[np.ndarray, float]:
+    """The tile as (H, W, 3) floats, median-filtered when its border is noisy,
+    and the border spread of the tile as given."""
     rgb = image.convert("RGB")
     arr = np.asarray(rgb, dtype=np.float32)
     raw_spread = _spread(border_pixels(arr))
@@ -161,7 +192,20 @@ def score_tile(image: Image.Image) -> TileScore:
         # Pixel noise would break the mask apart. Only noisy tiles are
         # filtered: the median also blunts a small star's points.
         arr = np.asarray(rgb.filter(ImageFilter.MedianFilter(MEDIAN_PX)), dtype=np.float32)
-    side = arr.shape[0]
+    return arr, raw_spread
+
+
+def _smoothed(dist: np.ndarray) -> np.ndarray:
+    """3×3 box mean of a distance map (edges repeated)."""
+    side = dist.shape[0]
+    padded = np.pad(dist, 1, mode="edge")
+    return sum(padded[dy : dy + side, dx : dx + side] for dy in range(3) for dx in range(3)) / 9.0
+
+
+def score_tile(image: Image.Image) -> TileScore:
+    """Read the attributes of a single-object tile (any square size; 64×64 in practice)."""
+    # 1. Background: the median of the border ring, snapped to the palette
+    arr, raw_spread = _pixels(image)
     border = border_pixels(arr)
     bg_rgb = np.median(border, axis=0)
     spread = _spread(border)
@@ -171,9 +215,7 @@ def score_tile(image: Image.Image) -> TileScore:
     # threshold sits halfway to the most distinct (smoothed) pixels, so
     # anti-aliased edges split evenly and the mask keeps the drawn area.
     dist = np.linalg.norm(arr - bg_rgb, axis=2)
-    padded = np.pad(dist, 1, mode="edge")
-    smoothed = sum(padded[dy : dy + side, dx : dx + side] for dy in range(3) for dx in range(3)) / 9.0
-    peak = float(smoothed.max())
+    peak = float(_smoothed(dist).max())
     # Noise in the background must not pass as an object: the bar rises with the border's own spread.
     threshold = max(MIN_CONTRAST, NOISE_MARGIN * spread, 0.5 * peak)
     mask = _largest_component(dist > threshold)
@@ -181,11 +223,19 @@ def score_tile(image: Image.Image) -> TileScore:
     if area_binary < MIN_AREA_PX:
         return TileScore(background, None, None, None, None, 0.0, 0.0, float(area_binary), raw_spread)
 
+    b = _describe_blob(arr, dist, mask)
+    return TileScore(background, b.foreground, b.shape, b.position, b.size, b.fill, b.solidity, b.area, raw_spread)
+
+
+def _describe_blob(arr: np.ndarray, dist: np.ndarray, mask: np.ndarray) -> Blob:
+    """Colour, shape, position and size of one blob, with the measurements."""
+    side = arr.shape[0]
     # 3. Foreground colour: the median of the blob's pixels, snapped to the palette
     foreground = nearest_colour(np.median(arr[mask], axis=0))
 
     # 4. Shape. Soft coverage (0 at the background, 1 at the blob's typical
     # distance) gives sub-pixel area and extents, which a 14-px small shape needs.
+    area_binary = int(mask.sum())
     ys, xs = np.nonzero(mask)
     y0, y1, x0, x1 = max(ys.min() - 1, 0), min(ys.max() + 2, side), max(xs.min() - 1, 0), min(xs.max() + 2, side)
     full = float(np.median(dist[mask]))
@@ -208,7 +258,7 @@ def score_tile(image: Image.Image) -> TileScore:
 
     # 6. Size: the larger extent, undone by the shape's drawn proportions
     size = nearest_size(max(width, height) / side / SHAPE_EXTENT[shape])
-    return TileScore(background, foreground, shape, position, size, fill, solidity, area, raw_spread)
+    return Blob(foreground, shape, position, size, fill, solidity, area, cx, cy)
 
 
 def _dilate(mask: np.ndarray) -> np.ndarray:
@@ -239,3 +289,55 @@ def scene_attributes(scene: scenes.Scene) -> dict[str, str]:
 def compare(score: TileScore, scene: scenes.Scene) -> dict[str, bool]:
     """Per attribute: does the tile show what the scene asked for?"""
     return {name: getattr(score, name) == want for name, want in scene_attributes(scene).items()}
+
+
+def score_pair(image: Image.Image) -> PairScore:
+    """Read a tile as a two-object scene: the background and the two largest objects.
+
+    Unlike score_tile, objects are found with a fixed bar (contrast and
+    background noise only), then each is cut halfway to its own peak: a
+    yellow and a black object on white differ too much in contrast for one
+    bar set by the brighter of them."""
+    arr, _ = _pixels(image)
+    border = border_pixels(arr)
+    bg_rgb = np.median(border, axis=0)
+    low = max(MIN_CONTRAST, NOISE_MARGIN * _spread(border))
+    dist = np.linalg.norm(arr - bg_rgb, axis=2)
+    smoothed = _smoothed(dist)
+    blobs = []
+    for blob in _components(dist > low):
+        if blob.sum() < MIN_AREA_PX or len(blobs) == 2:
+            break
+        core = _largest_component(blob & (dist > max(low, 0.5 * float(smoothed[blob].max()))))
+        if core.sum() >= MIN_AREA_PX:
+            blobs.append(_describe_blob(arr, dist, core))
+    return PairScore(nearest_colour(bg_rgb), tuple(blobs))
+
+
+PAIR_ATTRIBUTES = ("background", "colours", "shapes", "placement")
+
+
+def compare_pair(score: PairScore, scene: scenes.Scene) -> dict[str, bool]:
+    """Per attribute of a two-object scene: the background; both objects
+    there in their colours ("colours"); each in its shape ("shapes"); and
+    each on its named side ("placement": along the axis the scene's places
+    name, further apart than across it)."""
+    if len(scene.objects) != 2:
+        raise ValueError(f"compare_pair scores two-object scenes, got {len(scene.objects)} objects")
+    found = {b.foreground: b for b in score.objects}
+    colours = len(score.objects) == 2 and set(found) == {o.colour for o in scene.objects}
+    shapes = colours and all(found[o.colour].shape == o.shape for o in scene.objects)
+    placement = False
+    if colours:
+        a, b = scene.objects
+        (ax, ay), (bx, by) = scenes.POSITIONS[a.position], scenes.POSITIONS[b.position]
+        fa, fb = found[a.colour], found[b.colour]
+        along, across = (fb.cx - fa.cx, fb.cy - fa.cy) if ax != bx else (fb.cy - fa.cy, fb.cx - fa.cx)
+        want = (bx - ax) if ax != bx else (by - ay)
+        placement = along * want > 0 and abs(along) > abs(across)
+    return {
+        "background": score.background == scene.background,
+        "colours": colours,
+        "shapes": shapes,
+        "placement": placement,
+    }
