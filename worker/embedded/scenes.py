@@ -71,13 +71,21 @@ SIZE_WORDS: dict[str, list[str]] = {
     "large": ["large", "big", "huge"],
 }
 BACKGROUND_TEMPLATES = (
-    "{obj} on a {bg} background",
+    "{obj} on {a} {bg} background",
     "{obj} over {bg}",
-    "{obj} against a {bg} backdrop",
+    "{obj} against {a} {bg} backdrop",
     "{obj}, {bg} background",
     "{obj} on {bg}",
 )
 SUPERSAMPLE = 4
+# Two-object captions that leave the places out ("a red circle and a blue
+# square"): the scene still puts them side by side or one above the other.
+# Without these the model had only ever seen pairs with their places named,
+# and drew one object for the issue's own example prompt.
+UNPLACED_PAIR_RATE = 0.35
+# Bumped whenever caption() words things differently, so a caption pool
+# cached by the trainer under an old wording is not reused.
+CAPTION_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -163,18 +171,21 @@ def _object_phrase(obj: SceneObject, rng: random.Random, with_position: bool = T
 
 def caption(scene: Scene, rng: random.Random) -> str:
     """A caption in one of many wordings, consistent with the scene."""
-    parts = [_object_phrase(o, rng) for o in scene.objects]
+    placed = len(scene.objects) == 1 or rng.random() >= UNPLACED_PAIR_RATE
+    parts = [_object_phrase(o, rng, with_position=placed) for o in scene.objects]
     obj = " and ".join(parts)
     bg = rng.choice(COLOUR_WORDS[scene.background])
-    return rng.choice(BACKGROUND_TEMPLATES).format(obj=obj, bg=bg)
+    a = "an" if bg[0] in "aeiou" else "a"
+    return rng.choice(BACKGROUND_TEMPLATES).format(obj=obj, bg=bg, a=a)
 
 
-def plain_caption(scene: Scene) -> str:
-    """The canonical wording, used as the benchmark's non-paraphrased prompt."""
+def plain_caption(scene: Scene, places: bool = True) -> str:
+    """The canonical wording, used as the benchmark's non-paraphrased prompt;
+    `places=False` leaves the objects' places out ("a red circle and a blue square")."""
     parts = []
     for o in scene.objects:
         size = "" if o.size == "medium" else f"{o.size} "
-        pos = "" if o.position == "centre" else f" {POSITION_WORDS[o.position][0]}"
+        pos = "" if o.position == "centre" or not places else f" {POSITION_WORDS[o.position][0]}"
         parts.append(f"a {size}{o.colour} {o.shape}{pos}")
     article = "an" if scene.background[0] in "aeiou" else "a"
     return f"{' and '.join(parts)} on {article} {scene.background} background"

@@ -192,7 +192,7 @@ def train(args: argparse.Namespace) -> None:
     ckpt_dir.mkdir(parents=True, exist_ok=True)
 
     # 1. Caption pool: encoded once, cached next to the checkpoint.
-    pool_file = ckpt_dir / f"pool-{args.seed}-{POOL_SIZE}.pt"
+    pool_file = ckpt_dir / f"pool-{args.seed}-{POOL_SIZE}-v{scenes.CAPTION_VERSION}.pt"
     if pool_file.exists():
         pool = torch.load(pool_file, weights_only=False)
     else:
