@@ -158,7 +158,7 @@ def render(scene: Scene, size: int = 64) -> Image.Image:
 def _object_phrase(obj: SceneObject, rng: random.Random, with_position: bool = True) -> str:
     words = [rng.choice(SIZE_WORDS[obj.size]), rng.choice(COLOUR_WORDS[obj.colour]), rng.choice(SHAPE_WORDS[obj.shape])]
     phrase = " ".join(w for w in words if w)
-    article = "an" if phrase[0] in "aeiou" else "a"
+    article = _article(phrase)
     if rng.random() < 0.15:
         article = "one" if rng.random() < 0.5 else ""
     text = f"{article} {phrase}".strip()
@@ -175,8 +175,7 @@ def caption(scene: Scene, rng: random.Random) -> str:
     parts = [_object_phrase(o, rng, with_position=placed) for o in scene.objects]
     obj = " and ".join(parts)
     bg = rng.choice(COLOUR_WORDS[scene.background])
-    a = "an" if bg[0] in "aeiou" else "a"
-    return rng.choice(BACKGROUND_TEMPLATES).format(obj=obj, bg=bg, a=a)
+    return rng.choice(BACKGROUND_TEMPLATES).format(obj=obj, bg=bg, a=_article(bg))
 
 
 def plain_caption(scene: Scene, places: bool = True) -> str:
@@ -186,6 +185,9 @@ def plain_caption(scene: Scene, places: bool = True) -> str:
     for o in scene.objects:
         size = "" if o.size == "medium" else f"{o.size} "
         pos = "" if o.position == "centre" or not places else f" {POSITION_WORDS[o.position][0]}"
-        parts.append(f"a {size}{o.colour} {o.shape}{pos}")
-    article = "an" if scene.background[0] in "aeiou" else "a"
-    return f"{' and '.join(parts)} on {article} {scene.background} background"
+        parts.append(f"{_article(size or o.colour)} {size}{o.colour} {o.shape}{pos}")
+    return f"{' and '.join(parts)} on {_article(scene.background)} {scene.background} background"
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
