@@ -194,3 +194,16 @@ def test_an_exported_model_loads_with_the_norm_it_was_trained_with(tmp_path: Pat
     (tmp_path / "m" / ARCHITECTURE_FILE).write_text('{"norm": "batch"}')
     with pytest.raises(ValueError, match="unknown norm 'batch'"):
         load_unet(tmp_path / "m")
+
+
+def test_an_export_of_a_loaded_model_does_not_record_where_it_was_loaded_from(tmp_path: Path) -> None:
+    # A warm start loads from a folder (often a temporary one); the shipped
+    # config must not carry that path.
+    from worker.embedded.train import export
+
+    export(build_unet().eval(), tmp_path / "first", {"steps": 0})
+    export(load_unet(tmp_path / "first"), tmp_path / "second", {"steps": 1})
+    config = json.loads((tmp_path / "second" / "unet" / "config.json").read_text())
+    assert "_name_or_path" not in config
+    assert config["_class_name"] == "UNet2DConditionModel"
+    assert norm_of(load_unet(tmp_path / "second")) == "pixel"

@@ -179,6 +179,12 @@ def export(unet: torch.nn.Module, out: Path, meta: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     half = copy.deepcopy(unet).half()
     half.save_pretrained(out / "unet", safe_serialization=True)
+    # A warm-started model remembers the folder it was loaded from (often a
+    # temporary one); the shipped config should not.
+    config = out / "unet" / "config.json"
+    fields = json.loads(config.read_text())
+    if fields.pop("_name_or_path", None) is not None:
+        config.write_text(json.dumps(fields, indent=2, sort_keys=True) + "\n")
     (out / "scheduler").mkdir(exist_ok=True)
     (out / "scheduler" / "scheduler_config.json").write_text(json.dumps(SCHEDULER_CONFIG, indent=2) + "\n")
     (out / ARCHITECTURE_FILE).write_text(json.dumps({"norm": norm_of(unet)}, indent=2) + "\n")
