@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from shared.redis_server import RedisServer  # noqa: E402
+from daydream.redis_server import RedisServer  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.store import JobStore  # noqa: E402
 from tests.e2e.processes import BotProcess, daydream_env  # noqa: E402

@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from shared.job import JobKind, JobRecord, new_job_id  # noqa: E402
 from shared.params import Params  # noqa: E402
-from shared.redis_server import RedisServer  # noqa: E402
+from daydream.redis_server import RedisServer  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.store import JobStore  # noqa: E402
 
@@ -65,7 +65,7 @@ def measure(url: str, runs: int, steps: int, latency_runs: int) -> dict[str, lis
     req = GenerationRequest(prompt=PROMPT, seeds=SEEDS, width=engine.base_size, height=engine.base_size, steps=steps)
     env = {**os.environ, "REDIS_URL": url, "HF_HUB_OFFLINE": "1", "WORKER_HEARTBEAT_S": "5"}
     worker = subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "worker", "--name", "bench", "--device", "cpu"],
+        [sys.executable, "-m", "daydream", "worker", "--name", "bench", "--device", "cpu"],
         cwd=ROOT,
         env=env,
         stderr=subprocess.DEVNULL,
@@ -99,7 +99,7 @@ def measure(url: str, runs: int, steps: int, latency_runs: int) -> dict[str, lis
         for _ in range(min(runs, 5)):
             t0 = time.perf_counter()
             subprocess.run(
-                [sys.executable, "-m", "shared.cli", "imagine", f"{PROMPT} --seed 1 --steps {steps}", "-q"],
+                [sys.executable, "-m", "daydream", "imagine", f"{PROMPT} --seed 1 --steps {steps}", "-q"],
                 cwd=ROOT,
                 env=env,
                 check=True,

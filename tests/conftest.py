@@ -11,7 +11,7 @@ import redis
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from shared.redis_server import RedisServer
+from daydream.redis_server import RedisServer
 from shared.settings import Settings
 
 

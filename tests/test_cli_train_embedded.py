@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shared import cli
+from daydream import cli
 
 
 def test_trainer_options_reach_the_trainer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -23,7 +23,7 @@ from shared.custom_id import Action, encode
 from shared.errors import DeliveryFailed
 from shared.job import JobKind, JobRecord, ReplyTarget, new_job_id
 from shared.params import Params
-from shared.redis_server import free_port
+from daydream.redis_server import free_port
 from shared.settings import Settings
 from shared.store import JobStore
 from worker.delivery import NONCE_CHARS, Delivery

@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from shared.redis_server import RedisServer
+from daydream.redis_server import RedisServer
 from tests.tiny_sd import build_tiny_sd, build_tiny_sdxl
 from tests.workers import ROOT, start_worker, stop_worker, worker_env
 from worker.engines.base import GenerationCancelled, GenerationRequest
@@ -176,7 +176,7 @@ def test_worker_with_a_model_folder_makes_a_grid(tiny_worker, tmp_path):
     server, _ = tiny_worker
     out = tmp_path / "grid.png"
     r = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "imagine", "a blue square --steps 2", "-o", str(out), "--json"],
+        [sys.executable, "-m", "daydream", "imagine", "a blue square --steps 2", "-o", str(out), "--json"],
         cwd=ROOT,
         env=worker_env(server.url),
         capture_output=True,
@@ -192,7 +192,7 @@ def test_worker_with_a_model_folder_makes_a_grid(tiny_worker, tmp_path):
 def test_a_wrong_model_stops_the_worker_with_what_to_set(redis_url, tmp_path):
     missing = tmp_path / "no-such-model"
     r = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "worker", "--burst"],
+        [sys.executable, "-m", "daydream", "worker", "--burst"],
         cwd=ROOT,
         env=worker_env(redis_url, MODEL=str(missing), HF_HUB_OFFLINE="1"),
         capture_output=True,

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from shared.grid import split_grid
-from shared.redis_server import RedisServer
+from daydream.redis_server import RedisServer
 from shared.settings import Settings
 from shared.store import JobStore
 from tests.workers import ROOT, start_worker, stop_worker, wait_until, worker_env
@@ -37,7 +37,7 @@ def worker(loop_redis: RedisServer) -> Iterator[subprocess.Popen]:
 
 def daydream(redis_url: str, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "shared.cli", *args],
+        [sys.executable, "-m", "daydream", *args],
         cwd=ROOT,
         env=worker_env(redis_url),
         capture_output=True,
@@ -155,7 +155,7 @@ def test_no_worker_alive_fails_within_the_timeout(tmp_path):
 
 
 def test_redis_unreachable_is_a_clear_error():
-    from shared.redis_server import free_port
+    from daydream.redis_server import free_port
 
     r = daydream(f"redis://127.0.0.1:{free_port()}/0", "imagine", "a red circle")
     assert r.returncode == 4

@@ -9,7 +9,7 @@ import pytest
 
 from shared.job import JobKind, JobRecord, JobState, new_job_id
 from shared.params import Params
-from shared.redis_server import RedisServer
+from daydream.redis_server import RedisServer
 from shared.settings import Settings
 from shared.store import JobStore
 from tests.workers import start_worker, stop_worker, wait_until

@@ -13,7 +13,7 @@ from shared import keys
 from shared.errors import JobNotFound, QueueFull, QueueUnavailable
 from shared.job import JobKind, JobRecord, JobState, ReplyTarget, new_job_id
 from shared.params import Params
-from shared.redis_server import RedisServer, free_port
+from daydream.redis_server import RedisServer, free_port
 from shared.settings import Settings
 from shared.store import MAX_ATTEMPTS, JobStore
 from worker.sweeps import expire_stale, recover_orphans

@@ -49,7 +49,7 @@ def worker_env(redis_url: str, **extra: str) -> dict[str, str]:
 
 def start_worker(redis_url: str, name: str, **extra: str) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "worker", "--name", name, "--device", "cpu"],
+        [sys.executable, "-m", "daydream", "worker", "--name", name, "--device", "cpu"],
         cwd=ROOT,
         env=worker_env(redis_url, **extra),
     )

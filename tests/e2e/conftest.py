@@ -18,7 +18,7 @@ import pytest
 import pytest_asyncio
 import redis
 
-from shared.redis_server import RedisServer
+from daydream.redis_server import RedisServer
 from shared.settings import Settings
 from shared.store import JobStore
 

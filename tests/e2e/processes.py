@@ -1,6 +1,6 @@
 """The real Daydream processes of the end-to-end suite, pointed at a Discord
-stand-in and a test redis-server: `python -m shared.cli bot` and
-`python -m shared.cli worker`.
+stand-in and a test redis-server: `python -m daydream bot` and
+`python -m daydream worker`.
 
 Each child's output (stdout and stderr together) is drained into a log file
 and kept in memory, so a failure can show what the process said. Readiness is
@@ -58,7 +58,7 @@ class ProcessExited(AssertionError):
 
 
 class DaydreamProcess:
-    """One `python -m shared.cli <args>` child, started and stopped by the test that owns it."""
+    """One `python -m daydream <args>` child, started and stopped by the test that owns it."""
 
     def __init__(self, name: str, args: list[str], env: Mapping[str, str], log_dir: Path) -> None:
         self.name = name
@@ -100,7 +100,7 @@ class DaydreamProcess:
         self._proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "shared.cli",
+            "daydream",
             *self.args,
             cwd=ROOT,
             env=self.env,

@@ -233,7 +233,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     import os
     import subprocess
 
-    from shared.redis_server import RedisServer
+    from daydream.redis_server import RedisServer
 
     with RedisServer(appendonly=False) as server:
         settings = dataclasses.replace(settings, redis_url=server.url)
@@ -242,7 +242,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             f"demo: private redis-server on {server.url}; starting a worker (loads the {settings.model} model)…",
             file=sys.stderr,
         )
-        worker = subprocess.Popen([sys.executable, "-m", "shared.cli", "worker"], env=env)
+        worker = subprocess.Popen([sys.executable, "-m", "daydream", "worker"], env=env)
         try:
             args.worker_timeout = max(args.worker_timeout, 300.0)
             return cmd_imagine(args, settings)
