@@ -43,9 +43,12 @@ def encode_png(image: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def encode_for_upload(image: Image.Image, limit: int, stem: str = "grid") -> tuple[bytes, str]:
-    """(data, filename) under `limit` bytes: PNG, else WebP, else JPEG."""
-    data = encode_png(image)
+def encode_for_upload(
+    image: Image.Image, limit: int, stem: str = "grid", png: bytes | None = None
+) -> tuple[bytes, str]:
+    """(data, filename) under `limit` bytes: PNG, else WebP, else JPEG. `png` is
+    the image's PNG when the caller has encoded it already (it is not redone)."""
+    data = png if png is not None else encode_png(image)
     if len(data) <= limit:
         return data, f"{stem}.png"
     buf = io.BytesIO()

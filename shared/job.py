@@ -1,7 +1,10 @@
 """The job record: one JSON document per job in Redis.
 
-`JobRecord.public()` is the documented, stable format that `daydream ... --json`
-prints (README, "The job record"). The interaction token is never in it.
+Read tolerantly (shared/record.py): a record written by a newer bot or worker
+(more fields, at any level) or an older one (fewer) loads, and fields this
+version does not know survive its rewrites. `JobRecord.public()` is the
+documented, stable format that `daydream ... --json` prints (README, "The job
+record"); fields are only ever added to it. The interaction token is never in it.
 """
 
 from __future__ import annotations
@@ -9,10 +12,11 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from shared import record
 from shared.params import Params
 
 
@@ -33,7 +37,16 @@ class JobState(StrEnum):
 
     @property
     def finished(self) -> bool:
-        return self in {JobState.DONE, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED}
+        return self in FINISHED
+
+
+FINISHED = frozenset({JobState.DONE, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED})
+DEFAULT_LANE = "fast"
+
+
+def is_finished(state: JobState | str) -> bool:
+    """Also for a state this version does not know (kept as text): not finished."""
+    return state in FINISHED
 
 
 @dataclass
@@ -47,6 +60,24 @@ class ReplyTarget:
     channel_id: int | None = None
     message_id: int | None = None  # the message that shows the result, once posted
     message_url: str | None = None
+    unknown: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # record.py
+
+    @property
+    def is_discord(self) -> bool:
+        """Command-line jobs have neither an interaction nor a channel."""
+        return self.application_id is not None or self.channel_id is not None
+
+
+@dataclass
+class InputImage:
+    """An image the job reads (a /describe or /blend input, an image prompt, a
+    region mask), stored like results (ImageStore.put_input) under `name`."""
+
+    name: str
+    role: str = "image"  # image | mask
+    width: int | None = None
+    height: int | None = None
+    unknown: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # record.py
 
 
 def new_job_id() -> str:
@@ -58,16 +89,17 @@ class JobRecord:
     id: str
     kind: JobKind
     prompt: str
-    params: Params
-    seeds: list[int]
+    params: Params = field(default_factory=Params)
+    seeds: list[int] = field(default_factory=list)
     user_id: int | None = None
     negative_prompt: str = ""
     parent_id: str | None = None
     index: int | None = None  # image index (1-4) in the parent for U/V
-    model: str = ""
+    model: str = ""  # the model's name; its queue is (model, lane)
+    lane: str = DEFAULT_LANE
     state: JobState = JobState.QUEUED
     worker: str | None = None
-    attempts: int = 0
+    attempts: int = 0  # re-queues so far; also the fence of every worker write
     created_at: float = field(default_factory=time.time)
     started_at: float | None = None
     finished_at: float | None = None
@@ -76,20 +108,21 @@ class JobRecord:
     width: int | None = None
     height: int | None = None
     images: int = 0  # how many images the result holds (4 for a grid, 1 for an upscale)
+    inputs: list[InputImage] = field(default_factory=list)
     reply: ReplyTarget = field(default_factory=ReplyTarget)
+    unknown: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # record.py
 
     # -- serialisation -------------------------------------------------
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        return json.dumps(record.dump(self), separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> JobRecord:
-        data = json.loads(raw)
-        data["kind"] = JobKind(data["kind"])
-        data["state"] = JobState(data["state"])
-        data["params"] = Params(**data["params"])
-        data["reply"] = ReplyTarget(**data.get("reply") or {})
-        return cls(**data)
+        return record.load(cls, json.loads(raw))
+
+    @property
+    def finished(self) -> bool:
+        return is_finished(self.state)
 
     def public(self) -> dict[str, Any]:
         """The stable record format for `--json`, without secrets."""
@@ -100,11 +133,12 @@ class JobRecord:
             "user_id": self.user_id,
             "prompt": self.prompt,
             "negative_prompt": self.negative_prompt,
-            "params": asdict(self.params),
+            "params": record.dump(self.params),
             "seeds": list(self.seeds),
             "parent_id": self.parent_id,
             "index": self.index,
             "model": self.model,
+            "lane": self.lane,
             "worker": self.worker,
             "attempts": self.attempts,
             "created_at": self.created_at,
@@ -114,16 +148,9 @@ class JobRecord:
             "width": self.width,
             "height": self.height,
             "images": self.images,
+            "inputs": [record.dump(i) for i in self.inputs],
             "error": self.error,
             "guild_id": self.reply.guild_id,
             "channel_id": self.reply.channel_id,
             "message_id": self.reply.message_id,
         }
-
-    @property
-    def title(self) -> str:
-        """How Discord messages name the job: `**prompt**`."""
-        return f"**{self.prompt}**"
-
-    def mention(self) -> str:
-        return f"<@{self.user_id}>" if self.user_id else "(command line)"

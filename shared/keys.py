@@ -1,22 +1,29 @@
 """The Redis key layout, in one place. Everything Daydream stores is under
-`daydream:` so an admin can see (and flush) it at a glance."""
+`daydream:` so an admin can see (and flush) it at a glance; RQ keeps its own
+keys under `rq:` (queues are named by shared/dispatch.py).
+
+Only shared/store.py, shared/images.py, shared/claims.py and
+shared/dispatch.py touch Redis; they build every key here."""
 
 from __future__ import annotations
 
 PREFIX = "daydream"
-JOB_FUNC = "worker.jobs.run_job"  # enqueued by dotted name: the bot never imports torch
+
+# The job function RQ runs, by dotted name: the bot never imports torch.
+JOB_FUNC = "worker.pipeline.run_job"
+# What jobs queued before the pipeline moved name. Keep `worker.jobs.run_job`
+# importable until queues of those versions have drained.
+LEGACY_JOB_FUNC = "worker.jobs.run_job"
 
 
+# -- job records and their signals ---------------------------------------------------
 def job(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}"
 
 
-def image(job_id: str, index: int) -> str:
-    return f"{PREFIX}:image:{job_id}:{index}"
-
-
-def grid(job_id: str) -> str:
-    return f"{PREFIX}:grid:{job_id}"
+def events(job_id: str) -> str:
+    """Pub/sub channel: 'update', 'cancel', 'done' for waiters of one job."""
+    return f"{PREFIX}:events:{job_id}"
 
 
 def done_signal(job_id: str) -> str:
@@ -28,7 +35,33 @@ def cancel(job_id: str) -> str:
     return f"{PREFIX}:cancel:{job_id}"
 
 
-def delivery_lock(job_id: str) -> str:
+def user_active(user_id: int) -> str:
+    """Set of a user's jobs waiting or running (their limit counts it)."""
+    return f"{PREFIX}:user:{user_id}:active"
+
+
+RECENT = f"{PREFIX}:recent"  # list of recent job ids, newest first
+QUEUED = f"{PREFIX}:queued"  # sorted set: waiting job ids by enqueue time (the expiry sweep reads it)
+RUNNING = f"{PREFIX}:running"  # set: job ids a worker has started (the recovery sweep reads it)
+
+
+# -- images ----------------------------------------------------------------------
+def image(job_id: str, index: int) -> str:
+    return f"{PREFIX}:image:{job_id}:{index}"
+
+
+def grid(job_id: str) -> str:
+    return f"{PREFIX}:grid:{job_id}"
+
+
+def input_image(job_id: str, name: str) -> str:
+    return f"{PREFIX}:input:{job_id}:{name}"
+
+
+# -- small protocols (shared/claims.py) -----------------------------------------------
+def delivered(job_id: str) -> str:
+    """Set once the result is posted: {message_id, message_url}. Named `delivery`
+    since the first version: posted results of older versions keep it."""
     return f"{PREFIX}:delivery:{job_id}"
 
 
@@ -37,11 +70,30 @@ def child(parent_id: str, action: str, index: int) -> str:
     return f"{PREFIX}:child:{parent_id}:{action}:{index}"
 
 
+def message(message_id: int) -> str:
+    """The job a Discord message shows (a waiting line has no buttons to read it from)."""
+    return f"{PREFIX}:message:{message_id}"
+
+
+def sweep(kind: str, job_id: str, attempt: int | None = None) -> str:
+    """One live worker claims each recovery or expiry of a job, not all of them."""
+    suffix = "" if attempt is None else f":{attempt}"
+    return f"{PREFIX}:{kind}:{job_id}{suffix}"
+
+
+# -- workers and models (shared/dispatch.py) ------------------------------------------
 def worker_heartbeat(name: str) -> str:
     return f"{PREFIX}:worker:{name}"
 
 
 WORKERS = f"{PREFIX}:workers"  # set of worker names; each has a heartbeat key with a TTL
-RECENT = f"{PREFIX}:recent"  # list of recent job ids, newest first
-QUEUED = f"{PREFIX}:queued"  # sorted set: waiting job ids by enqueue time (the expiry sweep reads it)
-RUNNING = f"{PREFIX}:running"  # set: job ids a worker has started (the recovery sweep reads it)
+
+
+def model_spec(name: str) -> str:
+    """The ModelSpec the workers holding model `name` announce (a TTL'd JSON)."""
+    return f"{PREFIX}:model:{name}"
+
+
+def tokenizer(digest: str) -> str:
+    """A model's tokenizer, by the digest its ModelSpec names (shared/tokens.py)."""
+    return f"{PREFIX}:tokenizer:{digest}"

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import random
 import shlex
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from shared.errors import InvalidRequest
 from shared.settings import MAX_PROMPT_CHARS
@@ -26,6 +27,7 @@ class Params:
     steps: int | None = None  # None: the model's default
     guidance: float | None = None
     strength: float | None = None  # image-to-image (variations, upscales)
+    unknown: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # record.py
 
 
 @dataclass(frozen=True)

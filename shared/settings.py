@@ -1,19 +1,28 @@
 """One settings object, read from the environment once and passed down.
 
-Every variable is documented in `.env.example` and the README."""
+The table of variables is the dataclass below: each field names its
+environment variable, its default and its help in one `setting(...)`, and
+`Settings.from_env` reads them all the same way. `.env.example` and the
+README's configuration table are checked against it by the tests, so a new
+variable cannot go undocumented. A value that cannot be used is a
+`ConfigError` naming the variable (the host's mistake, not a user's)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from typing import Any
 
-from shared.errors import InvalidRequest
+from shared.errors import ConfigError
 
 DISCORD_API_BASE = "https://discord.com/api/v10"
 INTERACTION_TOKEN_LIFETIME_S = 15 * 60  # Discord's fixed lifetime
 # The worker stops using the interaction token this long before it expires:
 # an upload started at 14:59 must not fail half way.
 TOKEN_SAFETY_MARGIN_S = 30
+RECORD_TTL_S = 365 * 24 * 60 * 60  # job records (small) outlive the images
+MAX_PROMPT_CHARS = 1000
 
 
 def token_safety_margin(lifetime_s: float) -> float:
@@ -21,22 +30,11 @@ def token_safety_margin(lifetime_s: float) -> float:
     return min(TOKEN_SAFETY_MARGIN_S, lifetime_s / 10)
 
 
-QUEUED_JOB_TTL_S = 60 * 60  # a request still waiting after an hour is dropped, with a message
-JOB_TIMEOUT_S = 10 * 60
-RESULT_TTL_S = 7 * 24 * 60 * 60  # images kept this long; regenerated from seeds after
-RECORD_TTL_S = 365 * 24 * 60 * 60  # job records (small) outlive the images
-WORKER_HEARTBEAT_S = 5
-MAX_PROMPT_CHARS = 1000
-MAX_QUEUED_PER_USER = 5
-PROGRESS_EDIT_INTERVAL_S = 2.0
-UPLOAD_LIMIT_BYTES = 10 * 1024 * 1024
-
-
 def load_dotenv(path: str = ".env") -> list[str]:
     """Read KEY=VALUE lines from `path` into os.environ, never overriding what
     the environment already says. A tiny reader: no quotes, no expansion
     (the same subset docker compose's env_file reads identically)."""
-    loaded = []
+    loaded: list[str] = []
     try:
         with open(path, encoding="utf-8") as fh:
             lines = fh.read().splitlines()
@@ -54,105 +52,151 @@ def load_dotenv(path: str = ".env") -> list[str]:
     return loaded
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
+# -- how a value is read -------------------------------------------------------------
+# Each parser takes the raw text and raises ValueError with what it expected.
+def _int(raw: str) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise InvalidRequest(f"{name} must be a whole number, got {raw!r}.") from None
+        raise ValueError("a whole number") from None
 
 
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
+def _float(raw: str) -> float:
     try:
         return float(raw)
     except ValueError:
-        raise InvalidRequest(f"{name} must be a number, got {raw!r}.") from None
+        raise ValueError("a number") from None
 
 
-def _strength(name: str, default: float) -> float:
-    value = _env_float(name, default)
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("true or false")
+
+
+def _snowflake(raw: str) -> int:
+    if not raw.strip().isdigit():
+        raise ValueError("a Discord id (digits)")
+    return int(raw)
+
+
+def _snowflakes(raw: str) -> frozenset[int]:
+    parts = raw.replace(",", " ").split()
+    if not all(p.isdigit() for p in parts):
+        raise ValueError("Discord user ids separated by commas")
+    return frozenset(int(p) for p in parts)
+
+
+def _strength(raw: str) -> float:
+    value = _float(raw)
     if not 0.0 < value <= 1.0:
-        raise InvalidRequest(f"{name} must be a strength between 0 and 1 (e.g. 0.4), got {value}.")
+        raise ValueError("a strength between 0 and 1 (e.g. 0.4)")
     return value
+
+
+def _positive(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    def read(raw: str) -> Any:
+        value = parse(raw)
+        if value <= 0:
+            raise ValueError("a number above 0")
+        return value
+
+    return read
+
+
+def _url(raw: str) -> str:
+    return raw.strip().rstrip("/")
+
+
+def setting(env: str, default: Any, help: str, parse: Callable[[str], Any] = str, *, secret: bool = False) -> Any:
+    """A field of Settings read from the variable `env`. An empty value means
+    the default, as in docker compose's `.env` (where `NAME=` is common)."""
+    return field(default=default, repr=not secret, metadata={"env": env, "help": help, "parse": parse})
 
 
 @dataclass(frozen=True)
 class Settings:
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    discord_token: str = field(default="", repr=False)  # never printed
-    discord_guild_id: int | None = None
-    discord_api_base: str = DISCORD_API_BASE
-    discord_gateway_url: str | None = None
-    model: str = "embedded"
-    device: str = "auto"
-    queue_name: str = "daydream"
-    result_ttl_s: int = RESULT_TTL_S
-    queued_job_ttl_s: int = QUEUED_JOB_TTL_S
-    job_timeout_s: int = JOB_TIMEOUT_S
-    token_lifetime_s: int = INTERACTION_TOKEN_LIFETIME_S
-    max_queued_per_user: int = MAX_QUEUED_PER_USER
-    progress_interval_s: float = PROGRESS_EDIT_INTERVAL_S
-    upload_limit_bytes: int = UPLOAD_LIMIT_BYTES
-    worker_heartbeat_s: int = WORKER_HEARTBEAT_S
-    clicks_by_requester_only: bool = False
-    # Image-to-image strengths of the buttons (0 keeps the image, 1 ignores it).
-    vary_strong: float = 0.75
-    vary_subtle: float = 0.4
-    upscale_subtle: float = 0.25
-    upscale_creative: float = 0.5
-    admin_user_ids: frozenset[int] = frozenset()
+    # -- Redis
+    redis_url: str = setting("REDIS_URL", "redis://127.0.0.1:6379/0", "where bot, workers and the CLI meet")
+    queue_name: str = setting("DAYDREAM_QUEUE", "daydream", "prefix of the RQ queues (one per model and lane)")
+    # -- Discord
+    discord_token: str = setting(
+        "DISCORD_TOKEN",
+        "",
+        "the bot token (bot, and workers for channel posts after 15 min); never logged",
+        secret=True,
+    )
+    discord_guild_id: int | None = setting(
+        "DISCORD_GUILD_ID", None, "sync commands to this server only (instant; for development)", _snowflake
+    )
+    discord_api_base: str = setting(
+        "DISCORD_API_BASE", DISCORD_API_BASE, "another Discord-compatible API (the test stand-in)", _url
+    )
+    discord_gateway_url: str | None = setting(
+        "DISCORD_GATEWAY_URL", None, "override the gateway URL that `GET /gateway/bot` returns"
+    )
+    admin_user_ids: frozenset[int] = setting(
+        "DAYDREAM_ADMIN_IDS", frozenset(), "Discord user ids with admin rights in Daydream", _snowflakes
+    )
+    clicks_by_requester_only: bool = setting(
+        "CLICKS_BY_REQUESTER_ONLY", False, "only the requester (or an admin) may click a result's buttons", _bool
+    )
+    # -- model and device (workers); MODEL is also the model new jobs name
+    model: str = setting(
+        "MODEL", "embedded", "`embedded`, or a local folder / hub id of an SD 1.x/2.x, SDXL(-Turbo) checkpoint"
+    )
+    device: str = setting("DEVICE", "auto", "`cuda:0`, `cpu`, … (`daydream worker --device` overrides)")
+    # -- limits and timings
+    result_ttl_s: int = setting(
+        "RESULT_TTL_S", 7 * 24 * 3600, "how long images stay in Redis; after that U/V regenerate them", _positive(_int)
+    )
+    queued_job_ttl_s: int = setting(
+        "QUEUED_JOB_TTL_S", 3600, "a job still waiting after this is dropped, with a message", _positive(_int)
+    )
+    job_timeout_s: int = setting("JOB_TIMEOUT_S", 600, "RQ's limit for one job", _positive(_int))
+    token_lifetime_s: int = setting(
+        "INTERACTION_TOKEN_LIFETIME_S",
+        INTERACTION_TOKEN_LIFETIME_S,
+        "Discord's token lifetime (shortened only by tests)",
+        _positive(_int),
+    )
+    max_queued_per_user: int = setting(
+        "MAX_QUEUED_PER_USER", 5, "jobs a user may have waiting or running", _positive(_int)
+    )
+    progress_interval_s: float = setting(
+        "PROGRESS_INTERVAL_S", 2.0, "at most one progress edit per this many seconds", _float
+    )
+    upload_limit_bytes: int = setting(
+        "UPLOAD_LIMIT_BYTES", 10 * 1024 * 1024, "PNG → WebP → JPEG to stay under it", _positive(_int)
+    )
+    worker_heartbeat_s: int = setting(
+        "WORKER_HEARTBEAT_S", 5, "a worker is dead after 3 missed heartbeats", _positive(_int)
+    )
+    # -- image-to-image strengths of the buttons (0 keeps the image, 1 ignores it)
+    vary_strong: float = setting("VARY_STRONG", 0.75, "V1–V4 and Vary (Strong)", _strength)
+    vary_subtle: float = setting("VARY_SUBTLE", 0.4, "Vary (Subtle) and `daydream vary --subtle`", _strength)
+    upscale_subtle: float = setting("UPSCALE_SUBTLE", 0.25, "U1–U4 and Upscale (Subtle)", _strength)
+    upscale_creative: float = setting("UPSCALE_CREATIVE", 0.5, "Upscale (Creative)", _strength)
 
     @classmethod
-    def from_env(cls) -> Settings:
-        guild = os.environ.get("DISCORD_GUILD_ID", "").strip()
-        admins = os.environ.get("DAYDREAM_ADMIN_IDS", "")
-        try:
-            admin_ids = frozenset(int(a) for a in admins.replace(",", " ").split())
-        except ValueError:
-            raise InvalidRequest(
-                f"DAYDREAM_ADMIN_IDS must be Discord user ids separated by commas, got {admins!r}."
-            ) from None
-        if guild and not guild.isdigit():
-            raise InvalidRequest(f"DISCORD_GUILD_ID must be a server id (digits), got {guild!r}.")
-        return cls(
-            redis_url=os.environ.get("REDIS_URL", cls.redis_url),
-            discord_token=os.environ.get("DISCORD_TOKEN", ""),
-            discord_guild_id=int(guild) if guild else None,
-            discord_api_base=os.environ.get("DISCORD_API_BASE", DISCORD_API_BASE).rstrip("/"),
-            discord_gateway_url=os.environ.get("DISCORD_GATEWAY_URL") or None,
-            model=os.environ.get("MODEL", cls.model),
-            device=os.environ.get("DEVICE", cls.device),
-            queue_name=os.environ.get("DAYDREAM_QUEUE", cls.queue_name),
-            result_ttl_s=_env_int("RESULT_TTL_S", RESULT_TTL_S),
-            queued_job_ttl_s=_env_int("QUEUED_JOB_TTL_S", QUEUED_JOB_TTL_S),
-            job_timeout_s=_env_int("JOB_TIMEOUT_S", JOB_TIMEOUT_S),
-            token_lifetime_s=_env_int("INTERACTION_TOKEN_LIFETIME_S", INTERACTION_TOKEN_LIFETIME_S),
-            max_queued_per_user=_env_int("MAX_QUEUED_PER_USER", MAX_QUEUED_PER_USER),
-            progress_interval_s=_env_float("PROGRESS_INTERVAL_S", PROGRESS_EDIT_INTERVAL_S),
-            upload_limit_bytes=_env_int("UPLOAD_LIMIT_BYTES", UPLOAD_LIMIT_BYTES),
-            worker_heartbeat_s=_env_int("WORKER_HEARTBEAT_S", WORKER_HEARTBEAT_S),
-            clicks_by_requester_only=os.environ.get("CLICKS_BY_REQUESTER_ONLY", "").lower() in {"1", "true", "yes"},
-            admin_user_ids=admin_ids,
-            vary_strong=_strength("VARY_STRONG", 0.75),
-            vary_subtle=_strength("VARY_SUBTLE", 0.4),
-            upscale_subtle=_strength("UPSCALE_SUBTLE", 0.25),
-            upscale_creative=_strength("UPSCALE_CREATIVE", 0.5),
-        )
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f.metadata["env"])
+            if raw is None or raw.strip() == "":
+                continue
+            try:
+                values[f.name] = f.metadata["parse"](raw)
+            except ValueError as exc:
+                shown = "(hidden)" if not f.repr else repr(raw)
+                raise ConfigError(f.metadata["env"], f"{f.metadata['env']} must be {exc}, got {shown}.") from None
+        return cls(**values)
 
-    def describe(self) -> dict[str, object]:
-        """Settings for logs and `daydream status`, with the token masked."""
-        out: dict[str, object] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == "discord_token":
-                value = "set" if value else "unset"
-            elif f.name == "redis_url" and "@" in str(value):
-                # redis://user:password@host — keep the host, drop the secret.
-                value = "redis://***@" + str(value).rsplit("@", 1)[1]
-            out[f.name] = value
-        return out
+    @classmethod
+    def variables(cls) -> list[tuple[str, Any, str]]:
+        """(variable, default, help) for every setting: the table the docs are checked against."""
+        return [(f.metadata["env"], f.default, f.metadata["help"]) for f in fields(cls)]

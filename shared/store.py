@@ -1,10 +1,14 @@
-"""Jobs in Redis: records, the enqueue call, stored images, progress events,
-worker liveness. Synchronous (redis-py and RQ are): the bot calls it through
-`asyncio.to_thread`, never on its event loop."""
+"""Jobs in Redis: the records and their life (submit, run, finish, re-queue,
+cancel), and waiting for one to end. The store owns every Redis protocol; its
+parts are `images` (results and inputs), `claims` (the small protocols) and
+`dispatch` (queues and workers, the only user of RQ).
+
+Synchronous (redis-py and RQ are): the bot calls it through its async face
+(bot/store.py), never on its event loop. Redis failures surface as
+QueueUnavailable (shared/connection.py)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -12,56 +16,87 @@ from dataclasses import replace
 from typing import Any
 
 import redis
-from rq import Queue
-from rq.serializers import JSONSerializer
 
-from shared import keys
-from shared.errors import JobNotFound, QueueFull, QueueUnavailable
-from shared.job import JobRecord, JobState
+from shared import keys, messages
+from shared.claims import Claims
+from shared.connection import connect, redis_errors
+from shared.dispatch import Dispatch
+from shared.errors import JobNotFound, QueueFull, QueueUnavailable, Superseded
+from shared.images import ImageStore
+from shared.job import FINISHED, JobRecord, JobState
+from shared.models import ModelSpec, check_servable
 from shared.settings import RECORD_TTL_S, Settings
 
 logger = logging.getLogger(__name__)
 
 RECENT_KEEP = 200
 MAX_ATTEMPTS = 3  # a job whose worker died is re-queued this many times at most
+DONE_SIGNAL_TTL_S = 3600
+CANCEL_FLAG_TTL_S = 24 * 3600
+
+# Admit a job in one step: count the user's live jobs (dropping finished ones
+# from their set), refuse at the limit, else store the record and add it to the
+# user's set and the waiting set. Counting and adding separately would let
+# concurrent submits pass the limit together.
+ADMIT = """
+local limit = tonumber(ARGV[1])
+if limit >= 0 then
+  local count = 0
+  for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+    local raw = redis.call('GET', ARGV[5] .. id)
+    local live = false
+    if raw then
+      local ok, rec = pcall(cjson.decode, raw)
+      live = ok and type(rec) == 'table' and not FINISHED[rec['state']]
+    end
+    if live then count = count + 1 else redis.call('SREM', KEYS[1], id) end
+  end
+  if count >= limit then return count end
+  redis.call('SADD', KEYS[1], ARGV[2])
+end
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[6])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[2])
+redis.call('LPUSH', KEYS[4], ARGV[2])
+redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[7]) - 1)
+return -1
+"""
+ADMIT = "local FINISHED = {" + ", ".join(f"['{s}'] = true" for s in sorted(FINISHED)) + "}\n" + ADMIT
 
 
-def events_channel(job_id: str) -> str:
-    return f"{keys.PREFIX}:events:{job_id}"
-
-
-def connect(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=30, health_check_interval=30)
-
-
+@redis_errors
 class JobStore:
     def __init__(self, settings: Settings, conn: redis.Redis | None = None) -> None:
         self.settings = settings
-        self.redis = conn or connect(settings.redis_url)
-        self.queue = Queue(settings.queue_name, connection=self.redis, serializer=JSONSerializer)
+        self.redis = conn or connect(settings.redis_url)  # for the store's parts, and tests; nobody else
+        self.dispatch = Dispatch(self.redis, settings)
+        self.images = ImageStore(self.redis, settings)
+        self.claims = Claims(self.redis, self.find)
+        self._admit = self.redis.register_script(ADMIT)
 
-    # -- connection ----------------------------------------------------
     def ping(self) -> None:
         try:
             self.redis.ping()
         except redis.RedisError as exc:
-            raise QueueUnavailable(
-                "Daydream's queue (Redis) cannot be reached right now, so your job was not queued. "
-                "Try again in a minute; if it persists, tell a server admin."
-            ) from exc
+            raise QueueUnavailable() from exc
 
-    # -- records -------------------------------------------------------
-    def save(self, record: JobRecord) -> None:
-        self.redis.set(keys.job(record.id), record.to_json(), ex=RECORD_TTL_S)
+    # -- records -------------------------------------------------------------
+    def save(self, job: JobRecord) -> None:
+        self.redis.set(keys.job(job.id), job.to_json(), ex=RECORD_TTL_S)
 
     def get(self, job_id: str) -> JobRecord:
-        raw = self.redis.get(keys.job(job_id))
-        if raw is None:
-            raise JobNotFound(f"No job `{job_id}` is known (it never existed or has expired).")
-        return JobRecord.from_json(raw)
+        job = self.find(job_id)
+        if job is None:
+            raise JobNotFound(job_id)
+        return job
 
-    def update(self, job_id: str, **changes: Any) -> JobRecord:
-        """Read-modify-write under WATCH, so concurrent writers don't clobber."""
+    def find(self, job_id: str) -> JobRecord | None:
+        raw = self.redis.get(keys.job(job_id))
+        return JobRecord.from_json(raw) if raw is not None else None
+
+    def update(self, job_id: str, *, attempt: int | None = None, **changes: Any) -> JobRecord:
+        """Read-modify-write under WATCH, so concurrent writers don't clobber.
+        With `attempt`, a worker's write: refused (Superseded) unless that attempt
+        is still the job's current one."""
         key = keys.job(job_id)
         with self.redis.pipeline() as pipe:
             while True:
@@ -69,180 +104,193 @@ class JobStore:
                     pipe.watch(key)
                     raw = pipe.get(key)
                     if raw is None:
-                        raise JobNotFound(f"No job `{job_id}` is known (it never existed or has expired).")
-                    record = replace(JobRecord.from_json(raw), **changes)
+                        raise JobNotFound(job_id)
+                    job = JobRecord.from_json(raw)
+                    if attempt is not None and job.attempts != attempt:
+                        raise Superseded(job_id, attempt, job.attempts)
+                    job = replace(job, **changes)
                     pipe.multi()
-                    pipe.set(key, record.to_json(), ex=RECORD_TTL_S)
+                    pipe.set(key, job.to_json(), ex=RECORD_TTL_S)
                     pipe.execute()
                     break
                 except redis.WatchError:
                     continue
         self.publish(job_id, "update")
-        return record
+        return job
 
-    def update_reply(self, job_id: str, **changes: Any) -> JobRecord:
-        record = self.get(job_id)
-        return self.update(job_id, reply=replace(record.reply, **changes))
+    def update_reply(self, job_id: str, *, attempt: int | None = None, **changes: Any) -> JobRecord:
+        job = self.get(job_id)
+        return self.update(job_id, attempt=attempt, reply=replace(job.reply, **changes))
 
     def publish(self, job_id: str, event: str) -> None:
-        self.redis.publish(events_channel(job_id), event)
+        self.redis.publish(keys.events(job_id), event)
 
-    # -- the enqueue call ----------------------------------------------
-    def active_jobs_of(self, user_id: int) -> int:
-        key = f"{keys.PREFIX}:user:{user_id}:active"
-        active = [m.decode() for m in self.redis.smembers(key)]
-        count = 0
-        for job_id in active:
-            raw = self.redis.get(keys.job(job_id))
-            if raw is None or JobRecord.from_json(raw).state.finished:
-                self.redis.srem(key, job_id)
-            else:
-                count += 1
-        return count
+    def recent(self, count: int = 10) -> list[JobRecord]:
+        ids = [raw.decode() for raw in self.redis.lrange(keys.RECENT, 0, count - 1)]
+        raws = self.redis.mget([keys.job(i) for i in ids]) if ids else []
+        return [JobRecord.from_json(raw) for raw in raws if raw is not None]
 
-    def submit(self, record: JobRecord) -> JobRecord:
-        """Store the record and put it on the queue. Raises QueueFull when the
-        user already has the maximum number of jobs waiting or running."""
+    # -- submitting ------------------------------------------------------------
+    def check(self, job: JobRecord) -> ModelSpec | None:
+        """What submit refuses before anything is stored: no live worker holds the
+        job's model (NoWorkerAlive), or that model cannot serve it (Unsupported,
+        PromptTooLong)."""
+        spec = self.dispatch.require(job.model)
+        if spec is not None:
+            check_servable(job, spec, self.dispatch.token_counter(spec))
+        return spec
+
+    def submit(self, job: JobRecord, *, check: bool = True) -> JobRecord:
+        """Check, admit within the user's limit (QueueFull), store and enqueue."""
         self.ping()
+        if check:
+            self.check(job)
         try:
-            if record.user_id is not None:
-                active = self.active_jobs_of(record.user_id)
-                if active >= self.settings.max_queued_per_user:
-                    raise QueueFull(
-                        f"You already have {active} jobs waiting or running (the limit is "
-                        f"{self.settings.max_queued_per_user}). Wait for one to finish, then try again."
-                    )
-            self.save(record)
-            self._enqueue(record, at_front=False)
-            if record.user_id is not None:
-                self.redis.sadd(f"{keys.PREFIX}:user:{record.user_id}:active", record.id)
-            self.redis.zadd(keys.QUEUED, {record.id: record.created_at})
-            self.redis.lpush(keys.RECENT, record.id)
-            self.redis.ltrim(keys.RECENT, 0, RECENT_KEEP - 1)
+            refused = self._admit(
+                keys=[
+                    keys.user_active(job.user_id) if job.user_id is not None else keys.user_active(0),
+                    keys.job(job.id),
+                    keys.QUEUED,
+                    keys.RECENT,
+                ],
+                args=[
+                    self.settings.max_queued_per_user if job.user_id is not None else -1,
+                    job.id,
+                    job.to_json(),
+                    job.created_at,
+                    keys.job(""),
+                    RECORD_TTL_S,
+                    RECENT_KEEP,
+                ],
+            )
         except redis.RedisError as exc:
-            raise QueueUnavailable("Daydream's queue (Redis) failed while queueing your job. Try again.") from exc
-        return record
+            raise QueueUnavailable(QueueUnavailable.NOT_QUEUED) from exc
+        if refused >= 0:
+            raise QueueFull(int(refused), self.settings.max_queued_per_user)
+        try:
+            self.dispatch.enqueue(job)
+        except redis.RedisError as exc:
+            # Stored but not queued: end it, so it neither waits forever nor holds the user's slot.
+            try:
+                self.finish(job.id, JobState.FAILED, error=QueueUnavailable.NOT_QUEUED)
+            except QueueUnavailable:
+                logger.warning("job %s is stored but could not be queued or failed", job.id)
+            raise QueueUnavailable(QueueUnavailable.NOT_QUEUED) from exc
+        return job
 
-    def _enqueue(self, record: JobRecord, at_front: bool) -> None:
-        self.queue.enqueue_call(
-            keys.JOB_FUNC,
-            args=[record.id, record.attempts],
-            job_id=f"{record.id}-{record.attempts}",
-            timeout=self.settings.job_timeout_s,
-            ttl=self.settings.queued_job_ttl_s,
-            result_ttl=3600,
-            failure_ttl=7 * 24 * 3600,
-            at_front=at_front,
-            description=f"{record.kind} {record.prompt[:60]}",
+    def position(self, job_id: str) -> int | None:
+        job = self.find(job_id)
+        return self.dispatch.position(job) if job is not None and job.state == JobState.QUEUED else None
+
+    # -- a job's life ----------------------------------------------------------
+    def mark_running(self, job_id: str, worker: str, *, attempt: int | None = None, **changes: Any) -> JobRecord:
+        job = self.update(
+            job_id,
+            attempt=attempt,
+            state=JobState.RUNNING,
+            worker=worker,
+            started_at=time.time(),
+            error=None,
+            **changes,
         )
+        with self.redis.pipeline() as pipe:
+            pipe.zrem(keys.QUEUED, job_id)
+            pipe.sadd(keys.RUNNING, job_id)
+            pipe.execute()
+        return job
 
-    def requeue(self, record: JobRecord, reason: str) -> JobRecord:
-        """Put a job whose worker died back at the front of the queue."""
-        record = self.update(record.id, state=JobState.QUEUED, worker=None, attempts=record.attempts + 1, progress=0.0)
-        self.redis.srem(keys.RUNNING, record.id)
-        self.redis.zadd(keys.QUEUED, {record.id: time.time()})
-        logger.warning("re-queueing job %s (attempt %d): %s", record.id, record.attempts + 1, reason)
-        self._enqueue(record, at_front=True)
-        return record
+    def store_result(
+        self, job_id: str, attempt: int, pngs: list[bytes], grid_png: bytes | None, **changes: Any
+    ) -> JobRecord:
+        """The images and the record's result fields in one transaction, fenced by `attempt`."""
+        key = keys.job(job_id)
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    if raw is None:
+                        raise JobNotFound(job_id)
+                    job = JobRecord.from_json(raw)
+                    if job.attempts != attempt:
+                        raise Superseded(job_id, attempt, job.attempts)
+                    job = replace(job, **changes)
+                    pipe.multi()
+                    self.images.write(pipe, job_id, pngs, grid_png)
+                    pipe.set(key, job.to_json(), ex=RECORD_TTL_S)
+                    pipe.execute()
+                    break
+                except redis.WatchError:
+                    continue
+        self.publish(job_id, "update")
+        return job
 
-    def mark_running(self, job_id: str, worker: str, **changes: Any) -> JobRecord:
-        self.redis.zrem(keys.QUEUED, job_id)
-        self.redis.sadd(keys.RUNNING, job_id)
-        return self.update(job_id, state=JobState.RUNNING, worker=worker, started_at=time.time(), error=None, **changes)
-
-    def finish(self, job_id: str, state: JobState, **changes: Any) -> JobRecord:
+    def finish(self, job_id: str, state: JobState, *, attempt: int | None = None, **changes: Any) -> JobRecord:
         """Record the end of a job and wake every waiter."""
-        record = self.update(job_id, state=state, finished_at=time.time(), **changes)
+        job = self.update(job_id, attempt=attempt, state=state, finished_at=time.time(), **changes)
         with self.redis.pipeline() as pipe:
             pipe.zrem(keys.QUEUED, job_id)
             pipe.srem(keys.RUNNING, job_id)
-            if record.user_id is not None:
-                pipe.srem(f"{keys.PREFIX}:user:{record.user_id}:active", job_id)
+            if job.user_id is not None:
+                pipe.srem(keys.user_active(job.user_id), job_id)
             pipe.rpush(keys.done_signal(job_id), state.value)
-            pipe.expire(keys.done_signal(job_id), 3600)
+            pipe.expire(keys.done_signal(job_id), DONE_SIGNAL_TTL_S)
             pipe.execute()
         self.publish(job_id, "done")
-        return record
+        return job
 
-    def withdraw(self, job_id: str) -> None:
-        """Take a waiting job off the RQ queue (cancel, expiry)."""
-        for rq_id in self.queue.get_job_ids():
-            if rq_id.split("-")[0] == job_id:
-                self.queue.remove(rq_id)
+    def requeue(self, job: JobRecord, reason: str) -> JobRecord:
+        """Put a job whose worker died back at the front of its queue, as a new attempt."""
+        job = self.update(job.id, state=JobState.QUEUED, worker=None, attempts=job.attempts + 1, progress=0.0)
+        with self.redis.pipeline() as pipe:
+            pipe.srem(keys.RUNNING, job.id)
+            pipe.zadd(keys.QUEUED, {job.id: time.time()})
+            pipe.execute()
+        logger.warning("re-queueing job %s (attempt %d): %s", job.id, job.attempts + 1, reason)
+        self.dispatch.enqueue(job, at_front=True)
+        return job
 
+    def withdraw(self, job_id: str, state: JobState, error: str) -> JobRecord | None:
+        """End a job that is still waiting (cancel, expiry, no worker): off its queue,
+        finished with `state` and `error`, returned. None if it is no longer waiting."""
+        job = self.get(job_id)
+        if job.state != JobState.QUEUED:
+            return None
+        self.dispatch.withdraw(job)
+        return self.finish(job_id, state, error=error)
+
+    def cancel(self, job_id: str, canceller_id: int | None = None, reason: str | None = None) -> JobRecord | None:
+        """Cancel a job. A waiting one is taken off the queue and finished here
+        (returned); a running one stops at its worker's next sampling step, and
+        the worker tells the user (None)."""
+        # The flag first: a worker that picks the job up meanwhile sees it and stops.
+        self.request_cancel(job_id)
+        if reason is None:
+            reason = messages.cancel_reason(canceller_id) if canceller_id else messages.CANCELLED_BEFORE_START
+        return self.withdraw(job_id, JobState.CANCELLED, reason)
+
+    def request_cancel(self, job_id: str) -> None:
+        self.redis.set(keys.cancel(job_id), "1", ex=CANCEL_FLAG_TTL_S)
+        self.publish(job_id, "cancel")
+
+    def cancel_requested(self, job_id: str) -> bool:
+        return bool(self.redis.exists(keys.cancel(job_id)))
+
+    # -- what the sweeps read ----------------------------------------------------
     def running_ids(self) -> list[str]:
         return [m.decode() for m in self.redis.smembers(keys.RUNNING)]
 
     def queued_before(self, cutoff: float) -> list[str]:
         return [m.decode() for m in self.redis.zrangebyscore(keys.QUEUED, "-inf", cutoff)]
 
-    # -- queue position ------------------------------------------------
-    def position(self, job_id: str) -> int | None:
-        """1-based place in the queue, or None when the job is not waiting."""
-        ids = self.queue.get_job_ids()
-        for n, rq_id in enumerate(ids, start=1):
-            if rq_id.split("-")[0] == job_id:
-                return n
-        return None
-
-    def queue_depth(self) -> int:
-        return self.queue.count
-
-    # -- images --------------------------------------------------------
-    def put_images(self, job_id: str, images: list[bytes], grid: bytes | None) -> None:
-        ttl = self.settings.result_ttl_s
+    def forget(self, job_id: str) -> None:
+        """Drop a job id from the running and waiting sets (its record is gone or settled)."""
         with self.redis.pipeline() as pipe:
-            for i, data in enumerate(images, start=1):
-                pipe.set(keys.image(job_id, i), data, ex=ttl)
-            if grid is not None:
-                pipe.set(keys.grid(job_id), grid, ex=ttl)
+            pipe.srem(keys.RUNNING, job_id)
+            pipe.zrem(keys.QUEUED, job_id)
             pipe.execute()
 
-    def get_image(self, job_id: str, index: int) -> bytes | None:
-        return self.redis.get(keys.image(job_id, index))
-
-    def get_grid(self, job_id: str) -> bytes | None:
-        return self.redis.get(keys.grid(job_id))
-
-    # -- cancellation --------------------------------------------------
-    def request_cancel(self, job_id: str) -> None:
-        self.redis.set(keys.cancel(job_id), "1", ex=24 * 3600)
-        self.publish(job_id, "cancel")
-
-    def cancel_requested(self, job_id: str) -> bool:
-        return bool(self.redis.exists(keys.cancel(job_id)))
-
-    # -- workers -------------------------------------------------------
-    def heartbeat(self, name: str, info: dict[str, Any]) -> None:
-        ttl = max(3 * self.settings.worker_heartbeat_s, 3)
-        with self.redis.pipeline() as pipe:
-            pipe.sadd(keys.WORKERS, name)
-            pipe.set(keys.worker_heartbeat(name), json.dumps(info), ex=ttl)
-            pipe.execute()
-
-    def worker_gone(self, name: str) -> None:
-        self.redis.delete(keys.worker_heartbeat(name))
-        self.redis.srem(keys.WORKERS, name)
-
-    def live_workers(self) -> list[dict[str, Any]]:
-        out = []
-        for raw_name in sorted(self.redis.smembers(keys.WORKERS)):
-            name = raw_name.decode()
-            raw = self.redis.get(keys.worker_heartbeat(name))
-            if raw is None:
-                continue  # heartbeat expired: dead or stopped
-            out.append(json.loads(raw))
-        return out
-
-    def recent(self, count: int = 10) -> list[JobRecord]:
-        out = []
-        for raw_id in self.redis.lrange(keys.RECENT, 0, count - 1):
-            raw = self.redis.get(keys.job(raw_id.decode()))
-            if raw is not None:
-                out.append(JobRecord.from_json(raw))
-        return out
-
-    # -- waiting -------------------------------------------------------
+    # -- waiting -----------------------------------------------------------------
     def wait(
         self,
         job_id: str,
@@ -254,17 +302,17 @@ class JobStore:
         periodic re-read so a missed event cannot hang the waiter."""
         deadline = None if timeout is None else time.monotonic() + timeout
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-        pubsub.subscribe(events_channel(job_id))
+        pubsub.subscribe(keys.events(job_id))
         try:
             while True:
-                record = self.get(job_id)
+                job = self.get(job_id)
                 if on_update:
-                    on_update(record)
-                if record.state.finished:
-                    return record
+                    on_update(job)
+                if job.finished:
+                    return job
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
-                    return record
+                    return job
                 pubsub.get_message(timeout=min(1.0, remaining) if remaining is not None else 1.0)
         finally:
             pubsub.close()

@@ -1,6 +1,8 @@
-"""Jobs made from other jobs: U (upscale), V (variations), 🔄 (re-roll) and the
-buttons under an upscale. Shared by the bot's buttons and the command line so
-both make exactly the same records."""
+"""The record builders: one per way a job is made. `/imagine` (or `daydream
+imagine`) makes a new grid; a click on U (upscale), V (variations), 🔄
+(re-roll) or a button under an upscale makes a child of an earlier job. The
+bot's buttons and the command line build through here, so both make exactly
+the same records; a new job kind adds its builder here."""
 
 from __future__ import annotations
 
@@ -9,12 +11,16 @@ from dataclasses import replace
 from shared.custom_id import Action
 from shared.errors import InvalidRequest
 from shared.job import JobKind, JobRecord, ReplyTarget, new_job_id
+from shared.models import model_name
 from shared.params import ParsedPrompt, make_seeds
 from shared.settings import Settings
 
+UPSCALES = frozenset({Action.UPSCALE, Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE})
+VARIATIONS = frozenset({Action.VARY, Action.VARY_STRONG, Action.VARY_SUBTLE})
+
 
 def imagine_job(parsed: ParsedPrompt, user_id: int | None, model: str, reply: ReplyTarget | None = None) -> JobRecord:
-    """The record for `/imagine` (or `daydream imagine`): four new seeds."""
+    """The record for `/imagine`: four new seeds (consecutive from `--seed`)."""
     return JobRecord(
         id=new_job_id(),
         kind=JobKind.IMAGINE,
@@ -28,41 +34,42 @@ def imagine_job(parsed: ParsedPrompt, user_id: int | None, model: str, reply: Re
     )
 
 
+def strength_of(action: Action, settings: Settings) -> float | None:
+    """The image-to-image strength a button stands for (None: text to image)."""
+    if action in UPSCALES:
+        return settings.upscale_creative if action == Action.UPSCALE_CREATIVE else settings.upscale_subtle
+    if action in VARIATIONS:
+        return settings.vary_subtle if action == Action.VARY_SUBTLE else settings.vary_strong
+    return None
+
+
 def child_job(
     parent: JobRecord,
     action: Action,
     index: int,
     user_id: int | None,
+    settings: Settings,
     reply: ReplyTarget | None = None,
-    settings: Settings | None = None,
     strength: float | None = None,
 ) -> JobRecord:
-    """The record for a click on `action` (image `index`) under `parent`."""
+    """The record for a click on `action` (image `index`) under `parent`.
+    `strength` overrides the button's own (`daydream vary --subtle`)."""
     if action in {Action.UPSCALE, Action.VARY}:
         if not 1 <= index <= max(parent.images, 1) or (parent.images and index > parent.images):
             raise InvalidRequest(f"Image {index} does not exist in that result; it has {parent.images} image(s).")
     elif action == Action.REROLL:
         index = 0
     else:
-        # The buttons under an upscale act on its one image.
-        index = 1
-    strengths = settings or Settings()
-    kind: JobKind
-    chosen = strength
-    if action in {Action.UPSCALE, Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE}:
+        index = 1  # the buttons under an upscale act on its one image
+    if action in UPSCALES:
         kind = JobKind.UPSCALE
-        strength = strengths.upscale_creative if action == Action.UPSCALE_CREATIVE else strengths.upscale_subtle
         # An upscale keeps the seed of the image it enlarges: deterministic.
         seeds = [parent.seeds[index - 1] if index - 1 < len(parent.seeds) else parent.seeds[0]]
-    elif action in {Action.VARY, Action.VARY_STRONG, Action.VARY_SUBTLE}:
-        kind = JobKind.VARIATION
-        strength = strengths.vary_subtle if action == Action.VARY_SUBTLE else strengths.vary_strong
-        seeds = make_seeds(replace(parent.params, seed=None))
     else:
-        kind = JobKind.REROLL
+        kind = JobKind.VARIATION if action in VARIATIONS else JobKind.REROLL
         seeds = make_seeds(replace(parent.params, seed=None))
-    if chosen is not None:
-        strength = chosen
+    if strength is None:
+        strength = strength_of(action, settings)
     return JobRecord(
         id=new_job_id(),
         kind=kind,
@@ -74,6 +81,8 @@ def child_job(
         user_id=user_id,
         parent_id=parent.id,
         index=index or None,
-        model=parent.model,
+        # Records of earlier versions name the MODEL source (a path, a hub id) or nothing.
+        model=model_name(parent.model or settings.model),
+        lane=parent.lane,
         reply=reply or ReplyTarget(),
     )

@@ -1,0 +1,182 @@
+"""Every line a Discord user reads about a job, in one place: the status line
+(`**prompt** - @user (…)`) in its waiting, progress, result and failure forms,
+the DM under ✉️, file names, and the fixed answers of the bot and workers.
+
+Errors that carry data build their own text (shared/errors.py); the prompt
+parser's messages come from its flag table (shared/params.py)."""
+
+from __future__ import annotations
+
+from shared.job import JobKind, JobRecord, ReplyTarget
+
+GENERIC_ERROR = (
+    "Something went wrong on our side, so your request was not completed. "
+    "Try again in a moment; if it keeps happening, tell a server admin."
+)
+NOT_QUEUED = "This request could not be queued."  # replaces a public "thinking…" before the private reason
+UNKNOWN_BUTTON = "This button is not one Daydream knows. Run `/imagine` again."
+CANCELLED_BEFORE_START = "Cancelled before it started."
+CANCELLED_WHILE_RUNNING = "Cancelled while running."
+OUT_OF_MEMORY = "The GPU ran out of memory for this size. Try a smaller --ar or fewer steps."
+PARENT_GONE = (
+    "The job behind this button no longer exists (it expired or was deleted), "
+    "so there is nothing to work from. Run `/imagine` again."
+)
+PREVIEW_FILENAME = "preview.png"
+
+
+# -- the status line -----------------------------------------------------------
+def title(job: JobRecord) -> str:
+    """How Discord messages name a job: `**prompt**`."""
+    return f"**{job.prompt}**"
+
+
+def mention(job: JobRecord) -> str:
+    return f"<@{job.user_id}>" if job.user_id else "(command line)"
+
+
+def status_line(job: JobRecord, status: str) -> str:
+    """`**<prompt>** - <@user> (<status>)`: the one form of every waiting and progress line."""
+    return f"{title(job)} - {mention(job)} ({status})"
+
+
+def waiting(job: JobRecord, position: int | None) -> str:
+    """The line the worker later replaces with progress, then the result."""
+    return status_line(job, f"Waiting to start, #{position} in queue" if position else "Waiting to start")
+
+
+def progress(job: JobRecord, fraction: float) -> str:
+    return status_line(job, f"{round(min(max(fraction, 0.0), 1.0) * 100)}%")
+
+
+def result(job: JobRecord) -> str:
+    """The content above a finished result, as Midjourney words it per kind."""
+    if job.kind == JobKind.UPSCALE:
+        return f"{title(job)} - Image #{job.index} {mention(job)}"
+    if job.kind == JobKind.VARIATION:
+        return f"{title(job)} - Variations by {mention(job)}"
+    return f"{title(job)} - {mention(job)}"
+
+
+def failed(job: JobRecord, reason: str) -> str:
+    return f"{title(job)} - {mention(job)} — failed: {reason}"
+
+
+def cancelled_by(job: JobRecord, canceller_id: int) -> str:
+    """Replaces a waiting line whose job was cancelled before any worker touched it."""
+    return f"{title(job)} - {mention(job)} — cancelled by <@{canceller_id}>."
+
+
+def cancel_reason(canceller_id: int) -> str:
+    """The error text on the record of a job someone cancelled."""
+    return f"Cancelled by <@{canceller_id}>."
+
+
+def file_stem(job: JobRecord) -> str:
+    return f"daydream_{job.id[:8]}"
+
+
+# -- the DM under ✉️ ---------------------------------------------------------------
+def dm(job: JobRecord, *, expired: bool) -> str:
+    """The prompt, the job id and the seeds, as in Midjourney."""
+    lines = [title(job), f"Job ID: `{job.id}`"]
+    if job.kind == JobKind.UPSCALE:
+        lines.append(f"Seed: {job.seeds[0]}" if job.seeds else "Seed: unknown")
+        if job.parent_id:
+            lines.append(f"Image #{job.index} of job `{job.parent_id}`")
+    else:
+        lines.append("Seeds: " + ", ".join(f"{seed} (#{i})" for i, seed in enumerate(job.seeds, start=1)))
+    if expired:
+        again = (
+            f"click U{job.index} under the grid it came from"
+            if job.kind == JobKind.UPSCALE and job.index
+            else "click U1–U4 or V1–V4 under it"
+        )
+        lines.append(f"The images have expired from storage; {again} to make them again from these seeds.")
+    return "\n".join(lines)
+
+
+# -- clicks ------------------------------------------------------------------------
+def earlier_upscale(earlier: JobRecord | None, index: int) -> str:
+    """A second click on U<index>: point to the upscale the first one made."""
+    link = message_link(earlier.reply) if earlier else None
+    if earlier is not None and earlier.state == "done":
+        head = f"Image #{index} was already upscaled"
+    else:
+        head = f"Image #{index} is already being upscaled"
+    return f"{head}: {link}" if link else f"{head}; it will appear in this channel shortly."
+
+
+def clicks_restricted(parent: JobRecord) -> str:
+    return (
+        f"On this server only the person who asked for these images ({mention(parent)}) "
+        "or an admin can use their buttons. Run `/imagine` to make your own."
+    )
+
+
+def missing_bot_permissions(names: list[str]) -> str:
+    listed = " and ".join(f"**{name}**" for name in names)
+    return (
+        f"I can't deliver images in this channel: I'm missing the {listed} permission here. "
+        "A server admin must grant it to Daydream in this channel's settings, then try again."
+    )
+
+
+# -- the worker's answers ------------------------------------------------------------
+def unexpected_error(exc: BaseException) -> str:
+    return f"The worker hit an unexpected error ({type(exc).__name__}). Try again; if it keeps failing, tell an admin."
+
+
+def gave_up(stops: int) -> str:
+    return f"The worker running this job stopped {stops} times; giving up. Try again later."
+
+
+def waited_too_long(minutes: int) -> str:
+    return f"This job waited more than {minutes} minutes without a free worker and was dropped. Try again later."
+
+
+def unknown_kind(kind: str) -> str:
+    return f"This worker does not know how to run a `{kind}` job (it runs an older Daydream). Try again later."
+
+
+# -- delivery --------------------------------------------------------------------------
+def no_channel() -> str:
+    return "The interaction expired and the job names no channel, so nothing could be posted."
+
+
+def no_bot_token() -> str:
+    return (
+        "DISCORD_TOKEN is not set on this worker, so it cannot post in the channel once the "
+        "interaction has expired. Set it and restart the worker."
+    )
+
+
+def channel_refused(channel_id: int, detail: str | None = None) -> str:
+    if detail is None:
+        return (
+            f"The bot lacks Send Messages / Attach Files in <#{channel_id}>, so it could not post there. "
+            "Ask a server admin to grant them."
+        )
+    return f"Discord refused the message in <#{channel_id}> ({detail})."
+
+
+def discord_unreachable(problem: str, tries: int) -> str:
+    return f"{problem} on {tries} tries in a row, so the message could not be posted. Try again in a few minutes."
+
+
+def rate_limited_too_long(retry_after: float) -> str:
+    return f"Discord kept rate-limiting the bot (asked to wait {retry_after:.0f} s). Try again in a few minutes."
+
+
+# -- links ---------------------------------------------------------------------------
+def jump_url(guild_id: int | None, channel_id: int, message_id: int) -> str:
+    return f"https://discord.com/channels/{guild_id or '@me'}/{channel_id}/{message_id}"
+
+
+def message_link(reply: ReplyTarget) -> str | None:
+    """A link to the message that shows (or will show) a job's result."""
+    if reply.message_url:
+        return reply.message_url
+    if reply.message_id and reply.channel_id:
+        return jump_url(reply.guild_id, reply.channel_id, reply.message_id)
+    return None

@@ -1,0 +1,93 @@
+"""What a model can do, as data both sides read.
+
+A worker's engine describes its model in a `ModelSpec` (tasks, prompt-token
+limit, sizes, defaults) and announces it in Redis with its heartbeat
+(shared/dispatch.py). The bot and the CLI read the spec of the model a job
+names and refuse, at submit time, what that model cannot serve
+(`check_servable`); the worker runs the same check against its engine before
+sampling. A user never waits in the queue for a job that fails on arrival.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from shared import record
+from shared.errors import PromptTooLong, Unsupported
+from shared.job import JobKind, JobRecord
+from shared.params import image_size
+
+EMBEDDED = "embedded"
+
+
+class Task(StrEnum):
+    TEXT_TO_IMAGE = "text-to-image"
+    IMAGE_TO_IMAGE = "image-to-image"
+    INPAINT = "inpaint"
+    UPSCALE = "upscale"
+    TILE = "tile"
+    DESCRIBE = "describe"
+
+
+# What each job kind asks of the model. A new kind adds its row here.
+KIND_TASKS: dict[str, frozenset[Task]] = {
+    JobKind.IMAGINE: frozenset({Task.TEXT_TO_IMAGE}),
+    JobKind.REROLL: frozenset({Task.TEXT_TO_IMAGE}),
+    JobKind.VARIATION: frozenset({Task.IMAGE_TO_IMAGE}),
+    JobKind.UPSCALE: frozenset({Task.UPSCALE}),
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    family: str
+    tasks: frozenset[Task]
+    max_prompt_tokens: int
+    base_size: int  # the side of a 1:1 image at the default size
+    size_multiple: int
+    default_steps: int
+    default_guidance: float
+    tokenizer: str | None = None  # digest of the tokenizer published beside it (shared/tokens.py)
+    unknown: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # record.py
+
+    def image_size(self, aspect: str) -> tuple[int, int]:
+        return image_size(aspect, self.base_size, self.size_multiple)
+
+
+def model_name(source: str) -> str:
+    """The name jobs and queues use for the model at `source` (MODEL): `embedded`,
+    or the last part of a folder path or hub id (`stabilityai/sdxl-turbo` →
+    `sdxl-turbo`), lower-cased."""
+    source = source.strip().rstrip("/")
+    if source in {"", EMBEDDED}:
+        return EMBEDDED
+    return source.replace("\\", "/").rsplit("/", 1)[-1].lower()
+
+
+def needs(job: JobRecord) -> frozenset[Task]:
+    return KIND_TASKS.get(job.kind, frozenset())
+
+
+def check_servable(job: JobRecord, spec: ModelSpec, count_tokens: Callable[[str], int] | None) -> None:
+    """Raise Unsupported / PromptTooLong unless `spec`'s model can run `job`.
+    `count_tokens` is the model's tokenizer (None when it is not known here:
+    the worker then checks it on arrival)."""
+    if job.kind not in KIND_TASKS:
+        raise Unsupported(spec.name, f"This version of Daydream does not know how to run a `{job.kind}` job.")
+    missing = needs(job) - spec.tasks
+    if missing:
+        what = ", ".join(sorted(missing))
+        raise Unsupported(spec.name, f"The model `{spec.name}` cannot do {what}, which this job needs.")
+    if count_tokens is not None:
+        for part, text in (("prompt", job.prompt), ("negative", job.negative_prompt)):
+            tokens = count_tokens(text) if text else 0
+            if tokens > spec.max_prompt_tokens:
+                raise PromptTooLong(tokens, spec.max_prompt_tokens, spec.name, part)
+
+
+def spec_from_dict(data: dict[str, Any]) -> ModelSpec:
+    return record.load(ModelSpec, data)
