@@ -1,6 +1,8 @@
-"""What a worker process keeps resident between jobs: the engine (model on
-its device), the Redis store, the Discord delivery. Built once before
-`work()`; `run_job` reads it from here."""
+"""What a worker process keeps resident between jobs: the engine (model on its
+device), the Redis store, the Discord delivery. Made once before the worker
+takes jobs (`build`), handed to every job through `current()`, torn down in
+one place (`close`), after arq's ctx: RQ has no context of its own to give a
+job, so the worker process owns this one."""
 
 from __future__ import annotations
 
@@ -8,14 +10,19 @@ import logging
 import os
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import torch
 
-from shared.errors import ModelUnavailable
+from shared import tokens
+from shared.errors import ConfigError
+from shared.models import ModelSpec
 from shared.settings import Settings
 from shared.store import JobStore
-from worker.engines.base import Engine, GenerationRequest
+from worker.delivery import Delivery
+from worker.engines import registry
+from worker.engines.base import Engine
 
 logger = logging.getLogger(__name__)
 
@@ -24,37 +31,8 @@ def resolve_device(requested: str) -> str:
     if requested in {"", "auto"}:
         return "cuda" if torch.cuda.is_available() else "cpu"
     if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"--device {requested} was asked for, but torch sees no CUDA GPU.")
+        raise ConfigError("DEVICE", f"--device {requested} was asked for, but torch sees no CUDA GPU.")
     return requested
-
-
-def load_engine(model: str, device: str) -> Engine:
-    if model in {"", "embedded"}:
-        from worker.engines.embedded import EmbeddedEngine
-
-        return EmbeddedEngine(device=device)
-    from worker.engines.diffusers_engine import DiffusersEngine
-
-    try:
-        return DiffusersEngine(model, device=device)
-    except (OSError, ValueError) as exc:
-        # diffusers' own text (no such folder, no model_index.json, not in the
-        # offline cache, not a pipeline it knows), prefixed with what to set.
-        reason = " ".join(str(exc).split())
-        raise ModelUnavailable(
-            f"MODEL={model!r} could not be loaded: {reason} "
-            "MODEL takes 'embedded', a diffusers model folder (with model_index.json) or a Hugging Face hub id "
-            "(with HF_HUB_OFFLINE=1, one already in the cache)."
-        ) from exc
-
-
-def warm_up(engine: Engine) -> float:
-    """One short sampling call so the first real job doesn't pay for lazy
-    initialisation (kernels, allocator, caches)."""
-    t0 = time.perf_counter()
-    size = engine.base_size
-    engine.txt2img(GenerationRequest(prompt="warm up", seeds=[0, 1, 2, 3], width=size, height=size, steps=2))
-    return time.perf_counter() - t0
 
 
 @dataclass
@@ -62,32 +40,70 @@ class WorkerRuntime:
     settings: Settings
     store: JobStore
     engine: Engine
+    delivery: Delivery
     name: str
     device: str
-    delivery: object  # worker.delivery.Delivery; typed loosely to keep imports light
+    tokenizer: str | None = None  # the engine's tokenizer JSON, published with the spec
     started_at: float = field(default_factory=time.time)
     current_job: str | None = None
     jobs_done: int = 0
-    model_loads: int = 1
 
-    def info(self) -> dict[str, object]:
+    @property
+    def spec(self) -> ModelSpec:
+        return self.engine.spec
+
+    def info(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "device": self.device,
-            "model": self.settings.model,
+            "model": self.spec.name,
             "current_job": self.current_job,
             "jobs_done": self.jobs_done,
-            "model_loads": self.model_loads,
+            "model_loads": registry.loads(),
             "started_at": self.started_at,
         }
+
+    def announce(self) -> None:
+        """Heartbeat: alive, holding this model (`daydream status`, submit-time checks)."""
+        self.store.dispatch.announce(self.name, self.info(), [(self.spec, self.tokenizer)])
+
+    def close(self) -> None:
+        try:
+            self.store.dispatch.worker_gone(self.name)
+        finally:
+            self.delivery.close()
+
+
+def build(settings: Settings, device: str, name: str | None = None) -> WorkerRuntime:
+    device = resolve_device(device or settings.device)
+    if device == "cpu":
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+    store = JobStore(settings)
+    store.ping()
+    logger.info("loading model %r on %s", settings.model, device)
+    engine = registry.load_engine(settings.model, device)
+    seconds = registry.warm_up(engine)
+    logger.info("model warm in %.1f s", seconds)
+    tokenizer = engine.tokenizer_json()
+    if tokenizer is not None:
+        engine.spec = replace(engine.spec, tokenizer=tokens.digest(tokenizer))
+    return WorkerRuntime(
+        settings=settings,
+        store=store,
+        engine=engine,
+        delivery=Delivery(settings, store),
+        name=name or f"{socket.gethostname()}.{os.getpid()}.{os.urandom(3).hex()}",
+        device=device,
+        tokenizer=tokenizer,
+    )
 
 
 _runtime: WorkerRuntime | None = None
 
 
-def install(runtime: WorkerRuntime) -> None:
+def install(runtime: WorkerRuntime | None) -> None:
     global _runtime
     _runtime = runtime
 

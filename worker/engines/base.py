@@ -1,18 +1,28 @@
-"""One small interface for every engine: text-to-image for a batch with one
-seed per image, image-to-image at a strength, upscale ×2, and a progress
-callback that gets a cheap preview."""
+"""One request type and one interface for every engine.
+
+A `Request` holds everything a sampler needs (prompts with weights, the
+negative prompt, one seed per image, size, steps, guidance, init images and
+their strength, a mask, tiling, early stop, an upscale factor); an engine
+declares what it can do in its `ModelSpec` (shared/models.py) and refuses
+the rest with `check_request`. Progress reports carry a *callable* preview:
+building one costs a decode, so it is made only when an edit is due."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from PIL import Image
 
-# progress(fraction 0..1, preview image or None) -> None; raising
-# GenerationCancelled inside stops sampling.
-ProgressFn = Callable[[float, Image.Image | None], None]
+from shared.errors import Unsupported
+from shared.models import ModelSpec, Task
+
+# preview() -> the current estimate of the images (a 2×2 grid for four), or None.
+PreviewFn = Callable[[], Image.Image | None]
+# progress(fraction 0..1, preview or None) -> None; raising GenerationCancelled
+# inside stops sampling.
+ProgressFn = Callable[[float, PreviewFn | None], None]
 
 
 class GenerationCancelled(Exception):
@@ -20,30 +30,74 @@ class GenerationCancelled(Exception):
 
 
 @dataclass(frozen=True)
-class GenerationRequest:
-    prompt: str
-    seeds: list[int]
+class WeightedPrompt:
+    text: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class Request:
+    prompts: tuple[WeightedPrompt, ...]
+    seeds: tuple[int, ...]  # one per image; image i depends on seeds[i] alone
     width: int
     height: int
     negative_prompt: str = ""
-    steps: int | None = None  # None: the engine's default
+    steps: int | None = None  # None: the model's default
     guidance: float | None = None
+    init_images: tuple[Image.Image, ...] = field(default=(), compare=False)  # one, or one per seed
+    strength: float = 1.0  # of the init images' noising: 0 keeps them, 1 ignores them
+    mask: Image.Image | None = field(default=None, compare=False)  # white: repaint; black: keep
+    upscale: int = 1  # >1: enlarge the one init image by this factor, restoring detail
+    tile: bool = False  # seamless: the image wraps at its edges
+    stop: float | None = None  # finish at this fraction of the steps (the denoised estimate)
+
+    @classmethod
+    def text(cls, prompt: str, seeds: list[int] | tuple[int, ...], width: int, height: int, **kw: object) -> Request:
+        return cls(prompts=(WeightedPrompt(prompt),), seeds=tuple(seeds), width=width, height=height, **kw)  # type: ignore[arg-type]
+
+    @property
+    def prompt(self) -> str:
+        """The text for engines that take one prompt: the positive parts, in order."""
+        return ", ".join(p.text for p in self.prompts if p.weight > 0)
+
+    def tasks(self) -> frozenset[Task]:
+        if self.upscale > 1:
+            needed = {Task.UPSCALE}
+        elif self.mask is not None:
+            needed = {Task.INPAINT}
+        elif self.init_images:
+            needed = {Task.IMAGE_TO_IMAGE}
+        else:
+            needed = {Task.TEXT_TO_IMAGE}
+        if self.tile:
+            needed.add(Task.TILE)
+        return frozenset(needed)
+
+
+def check_request(spec: ModelSpec, req: Request) -> None:
+    """Refuse what the model cannot do: a task it lacks, a size it cannot make."""
+    missing = req.tasks() - spec.tasks
+    if missing:
+        raise Unsupported(spec.name, f"The model `{spec.name}` cannot do {', '.join(sorted(missing))}.")
+    m = spec.size_multiple
+    if req.upscale == 1 and (req.width % m or req.height % m or req.width <= 0 or req.height <= 0):
+        raise Unsupported(
+            spec.name, f"The model `{spec.name}` makes sizes in multiples of {m}, not {req.width}×{req.height}."
+        )
+    if not req.seeds:
+        raise ValueError("a request needs at least one seed")
 
 
 class Engine(Protocol):
-    name: str
-    base_size: int  # the side of a 1:1 image at the default size
-    size_multiple: int
-    max_prompt_tokens: int
+    spec: ModelSpec
 
     def count_tokens(self, prompt: str) -> int: ...
 
-    def txt2img(self, req: GenerationRequest, progress: ProgressFn | None = None) -> list[Image.Image]: ...
+    def tokenizer_json(self) -> str | None:
+        """The model's tokenizer in the `tokenizers` JSON form, published so the bot
+        can count tokens at submit (None: only the worker checks)."""
+        ...
 
-    def img2img(
-        self, images: list[Image.Image], req: GenerationRequest, strength: float, progress: ProgressFn | None = None
-    ) -> list[Image.Image]: ...
-
-    def upscale(
-        self, image: Image.Image, req: GenerationRequest, strength: float, progress: ProgressFn | None = None
-    ) -> Image.Image: ...
+    def generate(self, req: Request, progress: ProgressFn | None = None) -> list[Image.Image]:
+        """One image per seed (one for an upscale), sampled in one batch."""
+        ...

@@ -5,19 +5,19 @@ Image-to-image shares the text-to-image pipeline's weights (`from_pipe`)."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 import torch
 from PIL import Image, ImageDraw
 
-from worker.engines.base import GenerationCancelled, GenerationRequest, ProgressFn
+from shared.models import ModelSpec, Task, model_name
+from worker.engines.base import GenerationCancelled, ProgressFn, Request, check_request
 
 logger = logging.getLogger(__name__)
 
 TURBO_HINTS = ("turbo",)
 NSFW_NOTICE = "This image was withheld by the model's safety checker."
-PREVIEW_INTERVAL_S = 0.5  # the message is edited at most every 2 s; fresher previews would be wasted
 
 # Progress previews without a VAE decode: a fixed linear map from the 4
 # latent channels to RGB (the approximations ComfyUI publishes for SD 1.x/2.x
@@ -84,15 +84,11 @@ def latent_preview(
 
 
 class DiffusersEngine:
-    size_multiple = 8
-    preview_interval_s = PREVIEW_INTERVAL_S
-
     def __init__(self, model: str, device: str = "cpu") -> None:
         from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image
 
         self.device = torch.device(device)
         dtype = _dtype_for(self.device)
-        self.name = model
         self.pipe = AutoPipelineForText2Image.from_pretrained(model, dtype=dtype)
         self.pipe.to(self.device)
         self.pipe.set_progress_bar_config(disable=True)
@@ -101,23 +97,44 @@ class DiffusersEngine:
         self.img2img_pipe.set_progress_bar_config(disable=True)
         unet = getattr(self.pipe, "unet", None)
         vae_scale = getattr(self.pipe, "vae_scale_factor", 8)
-        self.size_multiple = vae_scale * 8 if unet is not None else 16
         sample = getattr(getattr(unet, "config", None), "sample_size", 64) if unet is not None else 64
-        self.base_size = int(sample) * vae_scale
         tokenizer = getattr(self.pipe, "tokenizer", None)
         self.tokenizer = tokenizer
-        self.max_prompt_tokens = int(getattr(tokenizer, "model_max_length", 77)) if tokenizer else 77
         xl = "XL" in type(self.pipe).__name__
         self.latent_rgb = (SDXL_LATENT_RGB, SDXL_LATENT_BIAS) if xl else (SD_LATENT_RGB, (0.0, 0.0, 0.0))
         turbo = any(h in model.lower() for h in TURBO_HINTS)
-        self.default_steps = 4 if turbo else 25
-        self.default_guidance = 0.0 if turbo else 7.0
-        logger.info("loaded %s on %s (%s), base size %d", model, self.device, dtype, self.base_size)
+        self.spec = ModelSpec(
+            name=model_name(model),
+            family="sdxl" if xl else "sd",
+            tasks=frozenset({Task.TEXT_TO_IMAGE, Task.IMAGE_TO_IMAGE, Task.UPSCALE}),
+            max_prompt_tokens=int(getattr(tokenizer, "model_max_length", 77)) if tokenizer else 77,
+            base_size=int(sample) * vae_scale,
+            size_multiple=vae_scale * 8 if unet is not None else 16,
+            default_steps=4 if turbo else 25,
+            default_guidance=0.0 if turbo else 7.0,
+        )
+        logger.info("loaded %s on %s (%s), base size %d", model, self.device, dtype, self.spec.base_size)
 
     def count_tokens(self, prompt: str) -> int:
         if self.tokenizer is None:
             return 0
         return len(self.tokenizer(prompt).input_ids)
+
+    def tokenizer_json(self) -> str | None:
+        """The fast (Rust) form of the pipeline's tokenizer; checkpoints often ship
+        the slow CLIPTokenizer, which converts from its own vocabulary files."""
+        if self.tokenizer is None:
+            return None
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        try:
+            if backend is None:
+                from transformers.convert_slow_tokenizer import convert_slow_tokenizer
+
+                backend = convert_slow_tokenizer(self.tokenizer)
+            return backend.to_str()
+        except Exception as exc:  # the worker still counts every prompt itself
+            logger.warning("cannot publish the tokenizer (%s); prompts are checked on arrival only", exc)
+            return None
 
     def _generators(self, seeds: list[int]) -> list[torch.Generator]:
         # One generator per image (not `[g] * 4`, which is one shared stream).
@@ -127,16 +144,15 @@ class DiffusersEngine:
     def _callback(self, progress: ProgressFn | None, total: int):
         if progress is None:
             return None
-        last = {"preview": time.monotonic()}
 
         def on_step_end(pipe, step: int, timestep, kwargs: dict) -> dict:
-            preview = None
             latents = kwargs.get("latents")
-            now = time.monotonic()
-            # Throttled: building one waits for the GPU, so not every step.
-            if latents is not None and now - last["preview"] >= self.preview_interval_s:
-                last["preview"] = now
-                preview = latent_preview(latents, *self.latent_rgb, pipe.scheduler)
+            scheduler = pipe.scheduler
+
+            def preview() -> Image.Image | None:
+                # Called (in this step) only when a progress edit is due: it waits for the GPU.
+                return None if latents is None else latent_preview(latents, *self.latent_rgb, scheduler)
+
             # The pipeline's own count: PNDM (SD 1.5's default) runs steps + 1
             # timesteps, and img2img a strength-dependent share of them.
             steps = getattr(pipe, "num_timesteps", None) or total
@@ -156,58 +172,60 @@ class DiffusersEngine:
             notice_image(width, height, NSFW_NOTICE) if bad else im for im, bad in zip(images, flagged, strict=True)
         ]
 
+    def generate(self, req: Request, progress: ProgressFn | None = None) -> list[Image.Image]:
+        check_request(self.spec, req)
+        if req.upscale > 1:
+            return [self._upscale(req, progress)]
+        if req.init_images:
+            return self._img2img(req, progress)
+        return self._txt2img(req, progress)
+
+    def _common(self, req: Request) -> dict:
+        n = len(req.seeds)
+        return dict(
+            prompt=[req.prompt] * n,
+            negative_prompt=[req.negative_prompt] * n if req.negative_prompt else None,
+            guidance_scale=self.spec.default_guidance if req.guidance is None else req.guidance,
+            generator=self._generators(list(req.seeds)),
+        )
+
     @torch.inference_mode()
-    def txt2img(self, req: GenerationRequest, progress: ProgressFn | None = None) -> list[Image.Image]:
-        steps = req.steps or self.default_steps
+    def _txt2img(self, req: Request, progress: ProgressFn | None) -> list[Image.Image]:
+        steps = req.steps or self.spec.default_steps
         out = self.pipe(
-            prompt=[req.prompt] * len(req.seeds),
-            negative_prompt=[req.negative_prompt] * len(req.seeds) if req.negative_prompt else None,
+            **self._common(req),
             width=req.width,
             height=req.height,
             num_inference_steps=steps,
-            guidance_scale=self.default_guidance if req.guidance is None else req.guidance,
-            generator=self._generators(req.seeds),
             callback_on_step_end=self._callback(progress, steps),
         )
         return self._finish(out, req.width, req.height)
 
     @torch.inference_mode()
-    def img2img(
-        self, images: list[Image.Image], req: GenerationRequest, strength: float, progress: ProgressFn | None = None
-    ) -> list[Image.Image]:
-        steps = req.steps or self.default_steps
+    def _img2img(self, req: Request, progress: ProgressFn | None) -> list[Image.Image]:
+        steps = req.steps or self.spec.default_steps
+        images = list(req.init_images)
         if len(images) != len(req.seeds):
             images = [images[0]] * len(req.seeds)
         images = [im.convert("RGB").resize((req.width, req.height), Image.Resampling.LANCZOS) for im in images]
+        strength = req.strength
         # Turbo models need steps × strength ≥ 1 to do anything at all.
         steps = max(steps, int(1 / max(strength, 1e-3)) + 1)
         out = self.img2img_pipe(
-            prompt=[req.prompt] * len(req.seeds),
-            negative_prompt=[req.negative_prompt] * len(req.seeds) if req.negative_prompt else None,
+            **self._common(req),
             image=images,
             strength=strength,
             num_inference_steps=steps,
-            guidance_scale=self.default_guidance if req.guidance is None else req.guidance,
-            generator=self._generators(req.seeds),
             callback_on_step_end=self._callback(progress, max(1, int(steps * strength))),
         )
         return self._finish(out, req.width, req.height)
 
-    def upscale(
-        self, image: Image.Image, req: GenerationRequest, strength: float, progress: ProgressFn | None = None
-    ) -> Image.Image:
-        """×2: Lanczos to the new size, then image-to-image at a low strength
+    def _upscale(self, req: Request, progress: ProgressFn | None) -> Image.Image:
+        """×factor: Lanczos to the new size, then image-to-image at a low strength
         to restore detail at that resolution."""
-        m = self.size_multiple
-        width, height = (image.width * 2) // m * m, (image.height * 2) // m * m
+        image = req.init_images[0]
+        m = self.spec.size_multiple
+        width, height = (image.width * req.upscale) // m * m, (image.height * req.upscale) // m * m
         big = image.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
-        req2 = GenerationRequest(
-            prompt=req.prompt,
-            negative_prompt=req.negative_prompt,
-            seeds=req.seeds[:1],
-            width=width,
-            height=height,
-            steps=req.steps,
-            guidance=req.guidance,
-        )
-        return self.img2img([big], req2, strength, progress)[0]
+        at = replace(req, seeds=req.seeds[:1], width=width, height=height, init_images=(big,), upscale=1)
+        return self._img2img(at, progress)[0]

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from diffusers import DPMSolverMultistepScheduler
 from PIL import Image, ImageFilter
 
+from shared.grid import compose_grid
+from shared.models import EMBEDDED, ModelSpec, Task
 from worker.embedded.denoiser import (
     FOLD,
     IMAGE_SIZE,
@@ -26,7 +28,7 @@ from worker.embedded.denoiser import (
     with_coords,
 )
 from worker.embedded.textenc import MAX_TOKENS, TextEmbedding, TextEncoder
-from worker.engines.base import GenerationRequest, ProgressFn
+from worker.engines.base import ProgressFn, Request, check_request
 
 logger = logging.getLogger(__name__)
 
@@ -63,12 +65,19 @@ def to_images(x: torch.Tensor) -> list[Image.Image]:
     return [Image.fromarray(a) for a in arr]
 
 
-class EmbeddedEngine:
-    name = "embedded"
-    base_size = IMAGE_SIZE
-    size_multiple = SIZE_MULTIPLE
-    max_prompt_tokens = MAX_TOKENS
+SPEC = ModelSpec(
+    name=EMBEDDED,
+    family=EMBEDDED,
+    tasks=frozenset({Task.TEXT_TO_IMAGE, Task.IMAGE_TO_IMAGE, Task.UPSCALE}),
+    max_prompt_tokens=MAX_TOKENS,
+    base_size=IMAGE_SIZE,
+    size_multiple=SIZE_MULTIPLE,
+    default_steps=DEFAULT_STEPS,
+    default_guidance=DEFAULT_GUIDANCE,
+)
 
+
+class EmbeddedEngine:
     def __init__(self, path: Path | str = EMBEDDED_MODEL_DIR, device: str = "cpu") -> None:
         path = Path(path)
         if not (path / "unet" / "config.json").is_file() or not (path / "scheduler").is_dir():
@@ -88,9 +97,13 @@ class EmbeddedEngine:
         self.scheduler_config = {**config, "algorithm_type": "dpmsolver++", "solver_order": 2}
         self.text = TextEncoder(device=self.device)
         self._empty = self.text.encode([""])
+        self.spec = SPEC
 
     def count_tokens(self, prompt: str) -> int:
         return self.text.count_tokens(prompt)
+
+    def tokenizer_json(self) -> str | None:
+        return self.text.tokenizer.backend_tokenizer.to_str()
 
     # -- sampling core -------------------------------------------------
     def scheduler(self) -> DPMSolverMultistepScheduler:
@@ -120,7 +133,7 @@ class EmbeddedEngine:
     @torch.no_grad()
     def _sample(
         self,
-        req: GenerationRequest,
+        req: Request,
         init: torch.Tensor | None,
         strength: float,
         progress: ProgressFn | None,
@@ -170,54 +183,42 @@ class EmbeddedEngine:
                 v_uncond, v_cond = v.chunk(2)
                 v = v_uncond + guidance * (v_cond - v_uncond)
             if progress is not None:
-                a = alphas[int(t)]
-                x0 = a.sqrt() * x - (1 - a).sqrt() * v  # v-prediction → current guess of the image
-                progress((i + 1) / len(timesteps), self._preview(unfold(x0)))
+                progress((i + 1) / len(timesteps), self._previewer(x, v, alphas[int(t)]))
             x = scheduler.step(v, t, x).prev_sample
         # 6. Back to pixels
         return to_images(unfold(x))
 
-    def _preview(self, x: torch.Tensor) -> Image.Image:
-        from shared.grid import compose_grid
+    @staticmethod
+    def _previewer(x: torch.Tensor, v: torch.Tensor, alpha: torch.Tensor):
+        """The step's image estimate, decoded only if the preview is asked for."""
 
-        tiles = to_images(x)
-        if len(tiles) == 4:
-            return compose_grid(tiles)
-        return tiles[0]
+        def preview() -> Image.Image:
+            x0 = alpha.sqrt() * x - (1 - alpha).sqrt() * v  # v-prediction → current guess of the image
+            tiles = to_images(unfold(x0))
+            return compose_grid(tiles) if len(tiles) == 4 else tiles[0]
+
+        return preview
 
     # -- the Engine interface -----------------------------------------
-    def txt2img(self, req: GenerationRequest, progress: ProgressFn | None = None) -> list[Image.Image]:
-        return self._sample(req, None, 1.0, progress)
-
-    def img2img(
-        self, images: list[Image.Image], req: GenerationRequest, strength: float, progress: ProgressFn | None = None
-    ) -> list[Image.Image]:
+    def generate(self, req: Request, progress: ProgressFn | None = None) -> list[Image.Image]:
+        check_request(self.spec, req)
+        if req.upscale > 1:
+            return [self._upscale(req, progress)]
+        if not req.init_images:
+            return self._sample(req, None, 1.0, progress)
+        images = list(req.init_images)
         if len(images) != len(req.seeds):
             images = [images[0]] * len(req.seeds)
-        init = to_tensor(images, (req.width, req.height))
-        return self._sample(req, init, strength, progress)
+        return self._sample(req, to_tensor(images, (req.width, req.height)), req.strength, progress)
 
-    def upscale(
-        self, image: Image.Image, req: GenerationRequest, strength: float, progress: ProgressFn | None = None
-    ) -> Image.Image:
-        """×2: Lanczos, a light image-to-image pass at the new size (the
+    def _upscale(self, req: Request, progress: ProgressFn | None) -> Image.Image:
+        """×factor: Lanczos, a light image-to-image pass at the new size (the
         network is convolutional), then an unsharp mask for crisp edges."""
-        w, h = image.width * 2, image.height * 2
+        image = req.init_images[0]
+        w, h = image.width * req.upscale, image.height * req.upscale
         big = image.convert("RGB").resize((w, h), Image.Resampling.LANCZOS)
-        if strength > 0:
-            req2 = GenerationRequest(
-                prompt=req.prompt,
-                negative_prompt=req.negative_prompt,
-                seeds=req.seeds[:1],
-                width=w - w % SIZE_MULTIPLE,
-                height=h - h % SIZE_MULTIPLE,
-                steps=req.steps,
-                guidance=req.guidance,
-            )
-            big = self._sample(req2, to_tensor([big], (req2.width, req2.height)), strength, progress)[0]
+        if req.strength > 0:
+            at = replace(req, seeds=req.seeds[:1], width=w - w % SIZE_MULTIPLE, height=h - h % SIZE_MULTIPLE)
+            big = self._sample(at, to_tensor([big], (at.width, at.height)), req.strength, progress)[0]
             big = big.resize((w, h), Image.Resampling.LANCZOS)
         return big.filter(ImageFilter.UnsharpMask(radius=1.5, percent=120, threshold=2))
-
-
-def resize_tensor(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    return F.interpolate(x, size=size, mode="bicubic", align_corners=False)

@@ -1,0 +1,56 @@
+"""Which engine serves a MODEL, loaded once per worker process.
+
+`MODEL=embedded` (the default) is Daydream's own model; anything else is a
+diffusers checkpoint (a local folder or a hub id). `loads()` counts the models
+this process has loaded: a worker loads one and keeps it resident."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from shared.errors import ModelUnavailable
+from shared.models import EMBEDDED, model_name
+from worker.engines.base import Engine, Request
+
+logger = logging.getLogger(__name__)
+
+_loads = 0
+
+
+def loads() -> int:
+    """How many models this process has loaded (1 in a healthy worker, however many jobs it ran)."""
+    return _loads
+
+
+def load_engine(source: str, device: str) -> Engine:
+    global _loads
+    if model_name(source) == EMBEDDED:
+        from worker.engines.embedded import EmbeddedEngine
+
+        engine: Engine = EmbeddedEngine(device=device)
+    else:
+        from worker.engines.diffusers_engine import DiffusersEngine
+
+        try:
+            engine = DiffusersEngine(source, device=device)
+        except (OSError, ValueError) as exc:
+            # diffusers' own text (no such folder, no model_index.json, not in the
+            # offline cache, not a pipeline it knows), prefixed with what to set.
+            reason = " ".join(str(exc).split())
+            raise ModelUnavailable(
+                f"MODEL={source!r} could not be loaded: {reason} "
+                "MODEL takes 'embedded', a diffusers model folder (with model_index.json) or a Hugging Face hub id "
+                "(with HF_HUB_OFFLINE=1, one already in the cache)."
+            ) from exc
+    _loads += 1
+    return engine
+
+
+def warm_up(engine: Engine) -> float:
+    """One short sampling call so the first real job doesn't pay for lazy
+    initialisation (kernels, allocator, caches)."""
+    t0 = time.perf_counter()
+    size = engine.spec.base_size
+    engine.generate(Request.text("warm up", [0, 1, 2, 3], size, size, steps=2))
+    return time.perf_counter() - t0
