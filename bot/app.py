@@ -12,11 +12,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import replies
+from bot import endpoint, replies
 from bot.buttons import ResultButton
 from bot.imagine import ImagineCog
 from bot.reactions import ReactionsCog
-from shared.errors import DaydreamError, InvalidRequest, QueueUnavailable
+from bot.store import AsyncStore
+from shared import messages
+from shared.errors import ConfigError, DaydreamError, QueueUnavailable
 from shared.settings import Settings
 from shared.store import JobStore
 
@@ -42,7 +44,7 @@ class DaydreamTree(app_commands.CommandTree["DaydreamBot"]):
             return
         command = interaction.command.name if interaction.command else "?"
         logger.error("unhandled error in /%s", command, exc_info=original)
-        await replies.tell_privately(interaction, replies.GENERIC_ERROR)
+        await replies.tell_privately(interaction, messages.GENERIC_ERROR)
 
 
 class DaydreamBot(commands.Bot):
@@ -67,13 +69,14 @@ class DaydreamBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
         )
         self.settings = settings
-        self.store = store
+        self.store = store  # synchronous: never called on the event loop; the cogs use `jobs`
+        self.jobs = AsyncStore(store)
         self.sync = sync
 
     async def setup_hook(self) -> None:
         # Buttons first: they must work on every earlier message, before any event arrives.
         self.add_dynamic_items(ResultButton)
-        await self.add_cog(ImagineCog(self.settings, self.store))
+        await self.add_cog(ImagineCog(self.settings, self.jobs))
         await self.add_cog(ReactionsCog(self))  # ✉️ and ❌ on results and waiting lines
         if self.sync is not False:
             await self.sync_commands(force=bool(self.sync))
@@ -115,19 +118,15 @@ def command_signatures(commands_: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
 
 
 def run_bot(settings: Settings, *, sync: bool | None = None) -> None:
-    """Build the bot and run it until interrupted (blocking). Raises InvalidRequest
+    """Build the bot and run it until interrupted (blocking). Raises ConfigError
     with a clear message when DISCORD_TOKEN is missing."""
     if not settings.discord_token.strip():
-        raise InvalidRequest(
+        raise ConfigError(
+            "DISCORD_TOKEN",
             "DISCORD_TOKEN is empty: the bot cannot log in. Create a bot in the Discord developer portal, "
-            "put its token in DISCORD_TOKEN (environment or .env), then run `daydream bot` again."
+            "put its token in DISCORD_TOKEN (environment or .env), then run `daydream bot` again.",
         )
-    try:
-        from bot import endpoint  # points discord.py at DISCORD_API_BASE / DISCORD_GATEWAY_URL
-    except ImportError:
-        logger.debug("bot.endpoint not available; using Discord's default endpoints")
-    else:
-        endpoint.configure(settings)
+    endpoint.configure(settings)  # points discord.py at DISCORD_API_BASE / DISCORD_GATEWAY_URL
 
     store = JobStore(settings)
     try:
@@ -136,7 +135,7 @@ def run_bot(settings: Settings, *, sync: bool | None = None) -> None:
         # Start anyway: each request then gets the clear "queue unreachable" answer,
         # and the bot recovers by itself once Redis is back.
         logger.warning("Redis is not reachable yet; jobs will be refused until it is")
-    # Not settings.describe(): the Redis URL may hold a password. The token is never logged.
+    # Neither the Redis URL (it may hold a password) nor the token is logged.
     logger.info("starting the bot (queue %r, command guild %s)", settings.queue_name, settings.discord_guild_id)
     bot = DaydreamBot(settings, store, sync=sync)
     bot.run(settings.discord_token, log_handler=None)

@@ -6,19 +6,20 @@ is the whole state (shared/custom_id.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from typing import TYPE_CHECKING, Any, cast
 
 import discord
 
-from bot import clicks, replies
-from shared.custom_id import PATTERN, ButtonRef, decode, encode
-from shared.errors import DaydreamError, InvalidRequest
-from shared.job import JobState
+from bot import permissions, replies
+from bot.store import AsyncStore
+from shared import messages
+from shared.builders import child_job
+from shared.custom_id import PATTERN, Action, ButtonRef, decode
+from shared.errors import DaydreamError, InvalidRequest, JobNotFound
+from shared.job import JobRecord
 from shared.settings import Settings
-from shared.store import JobStore
 
 if TYPE_CHECKING:
     from bot.app import DaydreamBot
@@ -37,10 +38,6 @@ class ResultButton(discord.ui.DynamicItem[discord.ui.Button], template=PATTERN):
         self.problem = problem
 
     @classmethod
-    def for_ref(cls, ref: ButtonRef) -> ResultButton:
-        return cls(encode(ref.action, ref.job_id, ref.index), ref=ref)
-
-    @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> ResultButton:
@@ -53,17 +50,17 @@ class ResultButton(discord.ui.DynamicItem[discord.ui.Button], template=PATTERN):
 
     async def callback(self, interaction: discord.Interaction) -> None:
         if self.ref is None:
-            await replies.tell_privately(interaction, self.problem or "This button is not one Daydream knows.")
+            await replies.tell_privately(interaction, self.problem or messages.UNKNOWN_BUTTON)
             return
         bot = cast("DaydreamBot", interaction.client)
-        await handle_click(interaction, self.ref, bot.settings, bot.store)
+        await handle_click(interaction, self.ref, bot.settings, bot.jobs)
 
 
-async def handle_click(interaction: discord.Interaction, ref: ButtonRef, settings: Settings, store: JobStore) -> None:
+async def handle_click(interaction: discord.Interaction, ref: ButtonRef, settings: Settings, store: AsyncStore) -> None:
     """Turn a click into a child job owned by the clicker. Every failure is
     answered ephemerally: discord.py only logs what escapes a dynamic item."""
     # 1. The result must be deliverable here after the 15-minute token expires.
-    refusal = replies.missing_permissions(interaction)
+    refusal = permissions.missing_bot_permissions(interaction)
     if refusal:
         await replies.tell_privately(interaction, refusal)
         return
@@ -71,51 +68,58 @@ async def handle_click(interaction: discord.Interaction, ref: ButtonRef, setting
     # 2. Acknowledge silently within 3 s: the message with the buttons stays as it is.
     await interaction.response.defer()
 
-    plan: clicks.ClickPlan | None = None
+    claim: tuple[str, str, int, str] | None = None  # "U<i> of the parent", reserved for the child
     submitted = False
     try:
-        # 3. Parent, permission to click, image index, an earlier U<i>, a live worker.
-        plan = await asyncio.to_thread(
-            clicks.plan_click,
-            store,
-            settings,
-            ref,
-            interaction.user.id,
-            interaction.permissions.administrator,
-            replies.reply_target(interaction, settings.token_lifetime_s),
-        )
-        if plan.earlier is not None:
-            await replies.tell_privately(interaction, earlier_upscale_text(plan.earlier, ref.index))
-            return
-        assert plan.child is not None
-        # 4. Post the waiting line, then queue the job knowing that message.
-        await post_and_submit(interaction, plan, store)
+        # 3. The parent, the right to click it, the image.
+        parent = await load_parent(store, ref.job_id)
+        user_id = interaction.user.id
+        admin = permissions.is_admin(settings, user_id, interaction.permissions)
+        permissions.check_may_click(settings, parent, user_id, admin)
+        reply = replies.reply_target(interaction, settings.token_lifetime_s)
+        child = child_job(parent, ref.action, ref.index, user_id=user_id, settings=settings, reply=reply)
+        # 4. U<i> is made once: a second click points to the first upscale.
+        if ref.action is Action.UPSCALE:
+            earlier = await store.reserve_child(parent.id, ref.action.value, ref.index, child.id)
+            if earlier is not None:
+                await replies.tell_privately(interaction, messages.earlier_upscale(earlier.record, ref.index))
+                return
+            claim = (parent.id, ref.action.value, ref.index, child.id)
+        # 5. A worker for the model, and a job it can run.
+        position = await store.prepare(child)
+        # 6. Post the waiting line, then queue the job knowing that message.
+        await post_and_submit(interaction, child, position, store)
         submitted = True
-        logger.info(
-            "queued %s job %s (parent %s) for user %s", plan.child.kind, plan.child.id, ref.job_id, plan.child.user_id
-        )
+        logger.info("queued %s job %s (parent %s) for user %s", child.kind, child.id, ref.job_id, child.user_id)
+        if claim is not None:
+            await _settle(store, claim, keep=True)
     except DaydreamError as exc:
         await replies.tell_privately(interaction, str(exc))
     except Exception:
         logger.exception("click %s on job %s failed", ref.action, ref.job_id)
-        await replies.tell_privately(interaction, replies.GENERIC_ERROR)
+        await replies.tell_privately(interaction, messages.GENERIC_ERROR)
     finally:
-        if plan is not None and plan.child is not None and plan.claim is not None and not submitted:
-            await _release(store, plan.claim, plan.child.id)
+        if claim is not None and not submitted:
+            await _settle(store, claim, keep=False)
 
 
-async def post_and_submit(interaction: discord.Interaction, plan: clicks.ClickPlan, store: JobStore) -> None:
+async def load_parent(store: AsyncStore, job_id: str) -> JobRecord:
+    try:
+        return await store.get(job_id)
+    except JobNotFound:
+        raise JobNotFound(job_id, messages.PARENT_GONE) from None
+
+
+async def post_and_submit(interaction: discord.Interaction, child: JobRecord, position: int, store: AsyncStore) -> None:
     """The worker edits this follow-up by its id (the original response of a
     click is the parent's message). The id is on the record before the job is
     enqueued, so a worker can never start the job without knowing it."""
-    child = plan.child
-    assert child is not None
     message = await interaction.followup.send(
-        replies.waiting_text(child, plan.position), wait=True, allowed_mentions=replies.only_mention(child.user_id)
+        messages.waiting(child, position), wait=True, allowed_mentions=replies.only_mention(child.user_id)
     )
     child.reply.message_id = message.id
     try:
-        await asyncio.to_thread(clicks.submit_child, store, child, plan.claim)
+        await store.submit(child, message.id)
     except Exception:
         try:
             await interaction.followup.delete_message(message.id)
@@ -124,19 +128,13 @@ async def post_and_submit(interaction: discord.Interaction, plan: clicks.ClickPl
         raise
 
 
-def earlier_upscale_text(earlier: clicks.Earlier, index: int) -> str:
-    record = earlier.record
-    link = replies.message_link(record.reply) if record else None
-    if record is not None and record.state == JobState.DONE:
-        head = f"Image #{index} was already upscaled"
-    else:
-        head = f"Image #{index} is already being upscaled"
-    return f"{head}: {link}" if link else f"{head}; it will appear in this channel shortly."
-
-
-async def _release(store: JobStore, claim: str, job_id: str) -> None:
+async def _settle(store: AsyncStore, claim: tuple[str, str, int, str], *, keep: bool) -> None:
+    """Keep the U<i> claim for as long as records live (its job is queued), or give
+    it back (it is not). Best effort: an unsettled claim expires by itself."""
     try:
-        await asyncio.to_thread(clicks.release, store, claim, job_id)
-    except Exception:
-        # Redis is likely what failed in the first place; the claim expires by itself (CLAIM_TTL_S).
-        logger.warning("could not release the upscale claim of job %s", job_id, exc_info=True)
+        if keep:
+            await store.keep_child(*claim)
+        else:
+            await store.release_child(*claim)
+    except DaydreamError:
+        logger.warning("could not %s the upscale claim of job %s", "keep" if keep else "release", claim[3])

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import reactions, replies, submission
-from shared.actions import imagine_job
+from bot import permissions, replies
+from bot.store import AsyncStore
+from shared import messages
+from shared.builders import imagine_job
 from shared.errors import DaydreamError, InvalidRequest
+from shared.models import model_name
 from shared.params import parse_prompt
 from shared.settings import Settings
-from shared.store import JobStore
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ logger = logging.getLogger(__name__)
 PROMPT_HELP = "What to draw, then options such as --ar 3:2 --seed 7 --steps 20 --cfg 7 --no text"
 
 
-async def imagine(interaction: discord.Interaction, text: str, settings: Settings, store: JobStore) -> None:
+async def imagine(interaction: discord.Interaction, text: str, settings: Settings, store: AsyncStore) -> None:
     """The whole command. Steps 1–2 answer at once; everything slow comes after the defer."""
     # 1. Check the prompt: a typo is answered privately, before anything is queued.
     try:
@@ -32,7 +33,7 @@ async def imagine(interaction: discord.Interaction, text: str, settings: Setting
         return
 
     # 2. The bot must be able to post here once the 15-minute token has expired.
-    refusal = replies.missing_permissions(interaction)
+    refusal = permissions.missing_bot_permissions(interaction)
     if refusal:
         await replies.tell_privately(interaction, refusal)
         return
@@ -40,33 +41,30 @@ async def imagine(interaction: discord.Interaction, text: str, settings: Setting
     # 3. Acknowledge: Redis and Discord round trips below may take longer than 3 s.
     await interaction.response.defer(thinking=True)
 
-    record = imagine_job(
+    job = imagine_job(
         parsed,
         user_id=interaction.user.id,
-        model=settings.model,
+        model=model_name(settings.model),
         reply=replies.reply_target(interaction, settings.token_lifetime_s),
     )
     try:
-        # 4. Redis reachable and a worker alive? (blocking calls: off the event loop)
-        position = await asyncio.to_thread(submission.check_ready, store)
+        # 4. Redis reachable, a worker for the model, a prompt the model can take?
+        position = await store.prepare(job)
         # 5. Show the waiting line, then enqueue: never the other way round, or
         #    this edit could land after a fast worker's result and overwrite it.
         waiting = await interaction.edit_original_response(
-            content=replies.waiting_text(record, position),
-            allowed_mentions=replies.only_mention(record.user_id),
+            content=messages.waiting(job, position), allowed_mentions=replies.only_mention(job.user_id)
         )
-        # 6. Queue it. The worker edits the same message from here on. The
-        #    message → job link comes first, so ❌ works from the first moment.
-        await asyncio.to_thread(reactions.remember_message, store, waiting.id, record.id)
-        await asyncio.to_thread(submission.submit, store, record)
+        # 6. Queue it. The worker edits the same message from here on.
+        await store.submit(job, waiting.id)
     except DaydreamError as exc:
         await withdraw(interaction, str(exc))
         return
     except Exception:
-        logger.exception("/imagine failed for job %s", record.id)
-        await withdraw(interaction, replies.GENERIC_ERROR)
+        logger.exception("/imagine failed for job %s", job.id)
+        await withdraw(interaction, messages.GENERIC_ERROR)
         return
-    logger.info("queued %s job %s for user %s at #%s", record.kind, record.id, record.user_id, position)
+    logger.info("queued %s job %s for user %s at #%s", job.kind, job.id, job.user_id, position)
 
 
 async def withdraw(interaction: discord.Interaction, message: str) -> None:
@@ -77,7 +75,7 @@ async def withdraw(interaction: discord.Interaction, message: str) -> None:
     deferral is answered first, then the private explanation is a real
     follow-up, then the public message goes."""
     try:
-        await interaction.edit_original_response(content="This request could not be queued.", attachments=[], view=None)
+        await interaction.edit_original_response(content=messages.NOT_QUEUED, attachments=[], view=None)
     except discord.HTTPException:
         logger.warning("could not answer the deferral of interaction %s", interaction.id, exc_info=True)
     await replies.tell_privately(interaction, message)
@@ -88,7 +86,7 @@ async def withdraw(interaction: discord.Interaction, message: str) -> None:
 
 
 class ImagineCog(commands.Cog):
-    def __init__(self, settings: Settings, store: JobStore) -> None:
+    def __init__(self, settings: Settings, store: AsyncStore) -> None:
         self.settings = settings
         self.store = store
 

@@ -1,0 +1,52 @@
+"""Who may do what, in one place (after RoboDanny's `cogs/utils/checks.py`):
+buttons, reactions and admin commands call these same predicates.
+
+* The bot itself must be able to post where a job's result goes.
+* An admin is a member with Administrator in the server, or a user id in
+  DAYDREAM_ADMIN_IDS.
+* Anyone may click a result's buttons, unless CLICKS_BY_REQUESTER_ONLY
+  restricts them to the requester and admins.
+* Only the requester or an admin may cancel a job (❌)."""
+
+from __future__ import annotations
+
+import discord
+
+from shared import messages
+from shared.errors import NotAllowed
+from shared.job import JobRecord
+from shared.settings import Settings
+
+# Past the 15-minute token the worker posts a plain channel message with the
+# bot token, which needs these. Checked at submit time so nobody waits for a
+# result that can never be delivered.
+REQUIRED_PERMISSIONS = {"send_messages": "Send Messages", "attach_files": "Attach Files"}
+
+
+def missing_bot_permissions(interaction: discord.Interaction) -> str | None:
+    """The user-facing refusal when the bot cannot post in this channel, else None.
+
+    Only checked in servers: in a DM with the bot there are no permissions to grant."""
+    if interaction.guild_id is None:
+        return None
+    perms = interaction.app_permissions
+    missing = [label for flag, label in REQUIRED_PERMISSIONS.items() if not getattr(perms, flag)]
+    return messages.missing_bot_permissions(missing) if missing else None
+
+
+def is_admin(settings: Settings, user_id: int, permissions: discord.Permissions | None) -> bool:
+    """`permissions`: the member's in the server or channel (None in a DM)."""
+    if user_id in settings.admin_user_ids:
+        return True
+    return permissions is not None and permissions.administrator
+
+
+def check_may_click(settings: Settings, parent: JobRecord, user_id: int, admin: bool) -> None:
+    """Raise NotAllowed unless `user_id` may use the buttons under `parent`."""
+    if not settings.clicks_by_requester_only or user_id == parent.user_id or admin:
+        return
+    raise NotAllowed(messages.clicks_restricted(parent))
+
+
+def may_cancel(job: JobRecord, user_id: int, admin: bool) -> bool:
+    return user_id == job.user_id or admin

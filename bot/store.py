@@ -1,0 +1,87 @@
+"""The async face of the job store: every blocking Redis call the bot makes,
+each in `asyncio.to_thread`, so a slow Redis never stalls the gateway
+heartbeat. A step that needs several calls is one method here (one thread
+hop); errors are the store's (QueueUnavailable, JobNotFound, …)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from shared.claims import Earlier
+from shared.grid import decode_image, encode_for_upload
+from shared.job import JobRecord
+from shared.messages import file_stem
+from shared.settings import Settings
+from shared.store import JobStore
+
+T = TypeVar("T")
+
+
+class AsyncStore:
+    def __init__(self, store: JobStore) -> None:
+        self.sync = store
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    # -- submitting --------------------------------------------------------------
+    async def prepare(self, job: JobRecord) -> int:
+        """Everything submit would refuse (Redis down, no worker for the model, a
+        prompt the model cannot take), checked before the waiting line is shown;
+        returns the place in line the job will take."""
+
+        def prepare() -> int:
+            self.sync.ping()
+            self.sync.check(job)
+            return self.sync.dispatch.next_position(job.model, job.lane)
+
+        return await self._call(prepare)
+
+    async def submit(self, job: JobRecord, message_id: int | None) -> None:
+        """Queue a prepared job whose waiting line is message `message_id`. The
+        message → job link comes first, so ❌ works from the first moment."""
+
+        def submit() -> None:
+            if message_id is not None:
+                self.sync.claims.remember_message(message_id, job.id)
+            self.sync.submit(job, check=False)
+
+        await self._call(submit)
+
+    # -- records -------------------------------------------------------------------
+    async def get(self, job_id: str) -> JobRecord:
+        return await self._call(self.sync.get, job_id)
+
+    async def job_for_message(self, message_id: int) -> str | None:
+        return await self._call(self.sync.claims.job_for_message, message_id)
+
+    async def delivered(self, job_id: str) -> bool:
+        return await self._call(self.sync.claims.delivered, job_id) is not None
+
+    async def cancel(self, job_id: str, canceller_id: int) -> JobRecord | None:
+        return await self._call(self.sync.cancel, job_id, canceller_id)
+
+    async def result_upload(self, job: JobRecord, settings: Settings) -> tuple[bytes, str] | None:
+        """The picture a job's result shows, sized for an upload; None once expired."""
+
+        def upload() -> tuple[bytes, str] | None:
+            data = self.sync.images.result(job)
+            if data is None:
+                return None
+            if len(data) <= settings.upload_limit_bytes:
+                return data, f"{file_stem(job)}.png"
+            return encode_for_upload(decode_image(data), settings.upload_limit_bytes, stem=file_stem(job), png=data)
+
+        return await self._call(upload)
+
+    # -- U<i> claims --------------------------------------------------------------
+    async def reserve_child(self, parent_id: str, action: str, index: int, job_id: str) -> Earlier | None:
+        return await self._call(self.sync.claims.reserve_child, parent_id, action, index, job_id)
+
+    async def keep_child(self, parent_id: str, action: str, index: int, job_id: str) -> None:
+        await self._call(self.sync.claims.keep_child, parent_id, action, index, job_id)
+
+    async def release_child(self, parent_id: str, action: str, index: int, job_id: str) -> None:
+        await self._call(self.sync.claims.release_child, parent_id, action, index, job_id)
