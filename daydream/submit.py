@@ -1,0 +1,188 @@
+"""`daydream imagine|upscale|vary|reroll`: submit a job through the real queue,
+show its progress, wait for it, write the result. The same records as the
+bot's (shared/builders.py), the same submit-time checks (the store's)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from shared.builders import child_job, imagine_job
+from shared.custom_id import Action
+from shared.errors import DaydreamError, InvalidRequest
+from shared.job import JobRecord, JobState
+from shared.models import model_name
+from shared.params import parse_prompt
+from shared.settings import Settings
+from shared.store import JobStore
+
+EXIT_NO_WORKER, EXIT_TIMEOUT = 3, 5
+DEFAULT_WORKER_WAIT_S = 30.0
+
+
+class CliError(DaydreamError):
+    """A command-line outcome with its own exit code (no worker, timed out)."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.exit_code = code  # type: ignore[misc]  # per instance: the outcome decides
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal; a line per state change otherwise."""
+
+    def __init__(self, stream=sys.stderr) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.last = ""
+
+    def __call__(self, job: JobRecord, position: int | None = None) -> None:
+        if job.state == JobState.QUEUED:
+            text = f"waiting to start (#{position} in queue)" if position else "waiting to start"
+        elif job.state == JobState.RUNNING:
+            width = 30
+            filled = int(job.progress * width)
+            text = f"[{'#' * filled}{'.' * (width - filled)}] {job.progress:4.0%}  on {job.worker}"
+        else:
+            text = str(job.state)
+        if text == self.last:
+            return
+        if self.tty:
+            self.stream.write("\r\033[K" + text)
+            if job.finished:
+                self.stream.write("\n")
+        elif job.state != JobState.RUNNING or job.progress in (0.0, 1.0):
+            self.stream.write(text + "\n")
+        self.stream.flush()
+        self.last = text
+
+
+def write_result(store: JobStore, job: JobRecord, out: Path | None) -> Path | None:
+    if out is None or job.state != JobState.DONE:
+        return None
+    data = store.images.result(job)
+    if data is None:
+        raise CliError(f"Job {job.id}'s images have expired from storage; use U/V/reroll to regenerate.", 1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data)
+    return out
+
+
+def _finish(store: JobStore, job: JobRecord, args: argparse.Namespace) -> int:
+    written = write_result(store, job, getattr(args, "output", None))
+    if args.json:
+        print(json.dumps(job.public()))
+    elif job.state == JobState.DONE:
+        took = (job.finished_at or 0) - (job.started_at or 0)
+        where = f" → {written}" if written else ""
+        print(f"job {job.id} done in {took:.1f} s ({job.width}×{job.height} per image){where}")
+    if job.state != JobState.DONE:
+        print(f"daydream: job {job.id} {job.state}: {job.error or 'no result'}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _no_worker(model: str, waited: float, job_id: str | None = None) -> CliError:
+    what = f"to run job {job_id}" if job_id else f"for the model {model!r}"
+    tail = "; it was cancelled" if job_id else "; nothing was queued"
+    return CliError(
+        f"No worker is alive {what} (waited {waited:.0f} s){tail}. Start one with `daydream worker`.", EXIT_NO_WORKER
+    )
+
+
+def _await_worker(store: JobStore, model: str, timeout: float) -> None:
+    """A freshly started worker takes a while to load its model: wait for one
+    that holds `model` before submitting, up to `timeout`."""
+    deadline = time.monotonic() + timeout
+    while not store.dispatch.live_workers(model):
+        if time.monotonic() >= deadline:
+            raise _no_worker(model, timeout)
+        time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))  # another process announces itself
+
+
+def _wait_for(store: JobStore, job: JobRecord, args: argparse.Namespace) -> JobRecord:
+    bar = ProgressBar() if not args.json and not args.quiet else None
+    worker_deadline = time.monotonic() + args.worker_timeout
+    deadline = None if args.timeout is None else time.monotonic() + args.timeout
+
+    def show(rec: JobRecord) -> None:
+        if bar:
+            bar(rec, store.dispatch.position(rec) if rec.state == JobState.QUEUED else None)
+
+    while True:
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        # Wake up at least once a second to check for a live worker.
+        step = 1.0 if remaining is None else min(1.0, remaining)
+        job = store.wait(job.id, timeout=step, on_update=show)
+        if job.finished:
+            return job
+        if job.state == JobState.QUEUED and not store.dispatch.live_workers(job.model):
+            if time.monotonic() > worker_deadline:
+                store.cancel(job.id, reason="No worker was alive to run it.")
+                raise _no_worker(job.model, args.worker_timeout, job.id)
+        else:
+            worker_deadline = time.monotonic() + args.worker_timeout
+        if deadline is not None and time.monotonic() >= deadline:
+            raise CliError(
+                f"Timed out after {args.timeout:.0f} s waiting for job {job.id} (still {job.state}).", EXIT_TIMEOUT
+            )
+
+
+def submit_and_wait(store: JobStore, job: JobRecord, args: argparse.Namespace) -> int:
+    store.ping()
+    _await_worker(store, job.model, args.worker_timeout)
+    store.submit(job)
+    if args.detach:
+        print(json.dumps(store.get(job.id).public()) if args.json else job.id)
+        return 0
+    return _finish(store, _wait_for(store, job, args), args)
+
+
+def cmd_imagine(args: argparse.Namespace, settings: Settings) -> int:
+    parsed = parse_prompt(args.prompt)
+    job = imagine_job(parsed, user_id=args.user, model=model_name(settings.model))
+    return submit_and_wait(JobStore(settings), job, args)
+
+
+def _child(
+    args: argparse.Namespace, settings: Settings, action: Action, index: int, strength: float | None = None
+) -> int:
+    store = JobStore(settings)
+    store.ping()
+    parent = store.get(args.job_id)
+    if parent.state != JobState.DONE:
+        raise InvalidRequest(
+            f"Job {parent.id} is {parent.state}; only finished jobs can be upscaled, varied or re-rolled."
+        )
+    job = child_job(parent, action, index, user_id=args.user, settings=settings, strength=strength)
+    return submit_and_wait(store, job, args)
+
+
+def cmd_upscale(args: argparse.Namespace, settings: Settings) -> int:
+    return _child(args, settings, Action.UPSCALE, args.index)
+
+
+def cmd_vary(args: argparse.Namespace, settings: Settings) -> int:
+    return _child(args, settings, Action.VARY, args.index, settings.vary_subtle if args.subtle else None)
+
+
+def cmd_reroll(args: argparse.Namespace, settings: Settings) -> int:
+    return _child(args, settings, Action.REROLL, 0)
+
+
+def add_wait_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", type=Path, help="write the result image (PNG) here")
+    p.add_argument("--json", action="store_true", help="print the job record as one JSON line at the end")
+    p.add_argument("--detach", action="store_true", help="return right after enqueueing")
+    p.add_argument("--user", type=int, help="submit on behalf of this Discord user id (their limits apply)")
+    p.add_argument("--timeout", type=float, help="give up waiting after this many seconds")
+    p.add_argument(
+        "--worker-timeout",
+        type=float,
+        default=DEFAULT_WORKER_WAIT_S,
+        help="fail if no worker is alive for this long (default 30)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
