@@ -38,6 +38,7 @@ from shared.settings import Settings  # noqa: E402
 from shared.store import JobStore  # noqa: E402
 from tests.e2e.processes import BotProcess, daydream_env  # noqa: E402
 from tests.e2e.standin import Interaction, Standin  # noqa: E402
+from tests.support.jobs import announce_worker, empty_queue  # noqa: E402
 
 PROMPT = "a red circle on a blue background --steps 2"
 ACK_DEADLINE_S = 3.0
@@ -93,7 +94,8 @@ async def burst(count: int) -> None:
     with RedisServer(appendonly=False) as redis_server:
         async with Standin() as standin:
             store = JobStore(Settings(redis_url=redis_server.url, worker_heartbeat_s=FAKE_WORKER_HEARTBEAT_S))
-            store.heartbeat(FAKE_WORKER, {"name": FAKE_WORKER, "device": "none", "fake": True})
+            # A heartbeat with the embedded model's spec, and no worker behind it: jobs stay queued.
+            announce_worker(store, FAKE_WORKER, device="none", fake=True)
             bot = BotProcess(daydream_env(standin.env(), redis_server.url), log_dir)
             await bot.start(standin)
             try:
@@ -116,11 +118,11 @@ async def burst(count: int) -> None:
                 shown = sum(1 for it in interactions if shows_waiting_line(standin, it))
                 await bot.wait_for_lines("queued imagine job", shown, SETTLE_TIMEOUT_S)
                 wall_s, cpu_s = time.monotonic() - started, cpu_seconds(bot.pid) - cpu_before
-                queued = store.queue_depth()
+                queued = store.dispatch.depth()
             finally:
                 await bot.stop(timeout=10)
-                store.queue.empty()
-                store.worker_gone(FAKE_WORKER)
+                empty_queue(store)
+                store.dispatch.worker_gone(FAKE_WORKER)
                 store.redis.close()
 
     latencies = sorted(it.ack_latency_s for it in interactions if it.ack_latency_s is not None)

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
-    from worker.engines.base import GenerationRequest
+    from worker.engines.base import Request
     from worker.engines.embedded import EmbeddedEngine
 
     torch.set_num_threads(args.threads)
@@ -84,8 +84,8 @@ def main(argv: list[str] | None = None) -> None:
     offsets = []
     for w, h in SIZES:
         for prompt in PROMPTS:
-            req = GenerationRequest(prompt=prompt, seeds=SEEDS, width=w, height=h)
-            for seed, image in zip(SEEDS, engine.txt2img(req), strict=True):
+            req = Request.text(prompt, SEEDS, w, h)
+            for seed, image in zip(SEEDS, engine.generate(req), strict=True):
                 x, y, strength = hot_spot(np.asarray(image.convert("RGB")))
                 offsets.append((x, y))
                 print(f"| {w}×{h} | {prompt} | {seed} | ({x}, {y}) | ({x / w:.2f}, {y / h:.2f}) | {strength:.1f} |")

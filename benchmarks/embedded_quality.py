@@ -126,7 +126,7 @@ def benchmark_cases(count: int) -> list[Case]:
 def run(args: argparse.Namespace) -> dict:
     import torch
 
-    from worker.engines.base import GenerationRequest
+    from worker.engines.base import Request
     from worker.engines.embedded import EmbeddedEngine
 
     torch.set_num_threads(args.threads)
@@ -146,15 +146,9 @@ def run(args: argparse.Namespace) -> dict:
     started = time.perf_counter()
 
     def sample(prompt: str, seeds: list[int]) -> list[Image.Image]:
-        req = GenerationRequest(
-            prompt=prompt,
-            seeds=seeds,
-            width=engine.base_size,
-            height=engine.base_size,
-            steps=args.steps,
-            guidance=args.guidance,
-        )
-        tiles = engine.txt2img(req)
+        size = engine.spec.base_size
+        req = Request.text(prompt, seeds, size, size, steps=args.steps, guidance=args.guidance)
+        tiles = engine.generate(req)
         sheet_rows.append(tiles)
         return tiles
 

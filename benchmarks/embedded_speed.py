@@ -40,7 +40,7 @@ def percentile(values: list[float], q: float) -> float:
 def measure(args: argparse.Namespace) -> dict:
     import torch
 
-    from worker.engines.base import GenerationRequest
+    from worker.engines.base import Request
     from worker.engines.embedded import DEFAULT_STEPS, EmbeddedEngine
 
     torch.set_num_threads(args.threads)
@@ -49,21 +49,20 @@ def measure(args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     engine = EmbeddedEngine(args.model, device="cpu")
     load_s = time.perf_counter() - t0
-    req = GenerationRequest(
-        prompt=PROMPT, seeds=SEEDS, width=engine.base_size, height=engine.base_size, steps=args.steps
-    )
+    size = engine.spec.base_size
+    req = Request.text(PROMPT, SEEDS, size, size, steps=args.steps)
     for _ in range(args.warmup):
-        engine.txt2img(req)
+        engine.generate(req)
     times = []
     for i in range(args.runs):
         t0 = time.perf_counter()
-        engine.txt2img(req)
+        engine.generate(req)
         times.append(time.perf_counter() - t0)
         logger.info("run %d: %.3f s", i + 1, times[-1])
     return {
         "model": str(args.model),
         "steps": args.steps or DEFAULT_STEPS,
-        "size": engine.base_size,
+        "size": size,
         "threads": args.threads,
         "cpu_count": os.cpu_count(),
         "cpu": platform.processor() or platform.machine(),

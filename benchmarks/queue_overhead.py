@@ -19,9 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from daydream.redis_server import RedisServer  # noqa: E402
 from shared.job import JobKind, JobRecord, new_job_id  # noqa: E402
 from shared.params import Params  # noqa: E402
-from daydream.redis_server import RedisServer  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.store import JobStore  # noqa: E402
 
@@ -59,10 +59,11 @@ def record(steps: int) -> JobRecord:
 def measure(url: str, runs: int, steps: int, latency_runs: int) -> dict[str, list[float]]:
     """In-process and through-the-queue runs alternate, so a noisy neighbour
     on the machine hurts both the same way."""
-    from worker.engines.base import GenerationRequest
+    from worker.engines.base import Request
 
     engine = load_engine_in_process()
-    req = GenerationRequest(prompt=PROMPT, seeds=SEEDS, width=engine.base_size, height=engine.base_size, steps=steps)
+    size = engine.spec.base_size
+    req = Request.text(PROMPT, SEEDS, size, size, steps=steps)
     env = {**os.environ, "REDIS_URL": url, "HF_HUB_OFFLINE": "1", "WORKER_HEARTBEAT_S": "5"}
     worker = subprocess.Popen(
         [sys.executable, "-m", "daydream", "worker", "--name", "bench", "--device", "cpu"],
@@ -73,13 +74,13 @@ def measure(url: str, runs: int, steps: int, latency_runs: int) -> dict[str, lis
     store = JobStore(Settings(redis_url=url))
     out: dict[str, list[float]] = {"inproc": [], "queued": [], "latency": [], "cli": []}
     try:
-        while not store.live_workers():
+        while not store.dispatch.live_workers():
             if worker.poll() is not None:
                 raise SystemExit("worker exited")
             time.sleep(0.1)  # waiting for another process to announce itself
         for i in range(runs + 1):
             t0 = time.perf_counter()
-            engine.txt2img(req)
+            engine.generate(req)
             t_in = time.perf_counter() - t0
             rec = record(steps)
             t0 = time.perf_counter()

@@ -26,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,9 +87,8 @@ def build_sd15(folder: Path, *, safety_checker: bool = True) -> Path:
     """Random weights in SD 1.5's shapes, saved as a diffusers model folder."""
     import torch
     from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPImageProcessor, CLIPTextConfig, CLIPTextModel, CLIPTokenizer
-
     from tests.tiny_sd import write_tokenizer
+    from transformers import CLIPImageProcessor, CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     torch.manual_seed(0)
     write_tokenizer(folder / "_tok")
@@ -146,9 +146,9 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
     import torch
 
     from shared.grid import compose_grid, encode_for_upload
-    from worker.engines.base import GenerationRequest
+    from shared.settings import Settings
+    from worker.engines.base import Request
     from worker.engines.diffusers_engine import DiffusersEngine
-    from worker.jobs import DEFAULT_UPSCALE_STRENGTH, DEFAULT_VARIATION_STRENGTH
 
     device = torch.device(args.device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -162,22 +162,26 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
     engine = DiffusersEngine(str(model), device=args.device)
     sync()
     load_s = time.perf_counter() - t0
-    size = args.size or engine.base_size
+    size = args.size or engine.spec.base_size
     logger.info("loaded in %.1f s; %s", load_s, type(engine.pipe).__name__)
-    req = GenerationRequest(prompt=PROMPT, seeds=SEEDS, width=size, height=size, steps=args.steps)
-    one = GenerationRequest(prompt=PROMPT, seeds=SEEDS[:1], width=size, height=size, steps=args.steps)
+    req = Request.text(PROMPT, SEEDS, size, size, steps=args.steps)
+    strengths = Settings()  # the buttons' defaults: V1-V4 and U1-U4
 
     previews: list[int] = []
 
+    last = {"at": 0.0}
+
     def progress(_fraction: float, preview) -> None:
-        # As in a worker: previews are built (throttled) while sampling.
-        if preview is not None:
-            previews[-1] += 1
+        # As in a worker: a preview is built when a progress edit is due (every 2 s).
+        if preview is not None and time.monotonic() - last["at"] >= strengths.progress_interval_s:
+            last["at"] = time.monotonic()
+            if preview() is not None:
+                previews[-1] += 1
 
     def grid_once() -> tuple[float, list]:
         previews.append(0)
         t = time.perf_counter()
-        images = engine.txt2img(req, progress=progress)
+        images = engine.generate(req, progress=progress)
         sync()
         return time.perf_counter() - t, images
 
@@ -190,11 +194,14 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
         logger.info("grid %d: %.2f s", i + 1, seconds)
 
     t = time.perf_counter()
-    variations = engine.img2img([images[0]], req, DEFAULT_VARIATION_STRENGTH)
+    variations = engine.generate(replace(req, init_images=(images[0],), strength=strengths.vary_strong))
     sync()
     vary_s = time.perf_counter() - t
     t = time.perf_counter()
-    upscaled = engine.upscale(images[0], one, DEFAULT_UPSCALE_STRENGTH)
+    two = dict(width=2 * images[0].width, height=2 * images[0].height, upscale=2)
+    [upscaled] = engine.generate(
+        replace(req, seeds=tuple(SEEDS[:1]), init_images=(images[0],), strength=strengths.upscale_subtle, **two)
+    )
     sync()
     upscale_s = time.perf_counter() - t
     logger.info("variations %.2f s, upscale %.2f s", vary_s, upscale_s)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import redis
@@ -13,6 +13,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from daydream.redis_server import RedisServer
 from shared.settings import Settings
+from tests.support.discord_api import Harness, start_bot
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +35,10 @@ def redis_url(redis_server: RedisServer) -> Iterator[str]:
 @pytest.fixture
 def settings(redis_url: str) -> Settings:
     return Settings(redis_url=redis_url, discord_token="test-token-not-real")
+
+
+@pytest.fixture
+async def harness(settings: Settings) -> AsyncIterator[Harness]:
+    """A started bot against the real redis-server and a recording Discord (tests/support/discord_api.py)."""
+    async for h in start_bot(settings):
+        yield h

@@ -12,7 +12,15 @@ from dataclasses import replace
 
 import discord
 import pytest
-from test_bot_app import (
+
+from shared import keys
+from shared.claims import CLAIM_TTL_S
+from shared.components import grid_components, upscale_components
+from shared.custom_id import Action, encode
+from shared.job import JobKind, JobRecord, JobState, ReplyTarget, new_job_id
+from shared.params import Params
+from shared.settings import RECORD_TTL_S, Settings
+from tests.support.discord_api import (
     CHANNEL_ID,
     DEFERRED_UPDATE,
     GUILD_ID,
@@ -22,14 +30,7 @@ from test_bot_app import (
     start_bot,
     worker_alive,
 )
-
-from bot.clicks import CLAIM_TTL_S
-from shared import keys
-from shared.components import grid_components, upscale_components
-from shared.custom_id import Action, encode
-from shared.job import JobKind, JobRecord, JobState, ReplyTarget, new_job_id
-from shared.params import Params
-from shared.settings import RECORD_TTL_S, Settings
+from tests.support.jobs import empty_queue
 
 ADMIN_ID = 700000000000000099
 
@@ -71,7 +72,7 @@ def queued_jobs(h: Harness) -> list[JobRecord]:
 
 def only_child(h: Harness) -> JobRecord:
     [child] = queued_jobs(h)
-    assert h.store.queue.count == 1
+    assert h.store.dispatch.depth("embedded") == 1
     return child
 
 
@@ -133,7 +134,7 @@ async def test_a_second_u2_links_to_the_first_instead_of_recomputing(harness: Ha
     text = ephemeral_followup(h)
     link = f"https://discord.com/channels/{GUILD_ID}/{CHANNEL_ID}/{child.reply.message_id}"
     assert text == f"Image #2 is already being upscaled: {link}"
-    assert len(queued_jobs(h)) == 1 and h.store.queue.count == 1
+    assert len(queued_jobs(h)) == 1 and h.store.dispatch.depth("embedded") == 1
 
     # Once delivered, the link is the worker's message.
     url = f"https://discord.com/channels/{GUILD_ID}/{CHANNEL_ID}/555"
@@ -172,7 +173,7 @@ async def test_a_failed_upscale_is_made_again(harness: Harness) -> None:
     parent = saved_parent(h)
     await click(h, parent, Action.UPSCALE, 1)
     first = only_child(h)
-    h.store.queue.empty()
+    empty_queue(h.store)
     h.store.update(first.id, state=JobState.FAILED, error="out of memory")
     h.discord.calls.clear()
 
@@ -256,7 +257,7 @@ async def test_a_forged_custom_id_is_answered_privately(harness: Harness, custom
     [answer] = h.discord.calls
     assert answer.payload["type"] == 4 and answer.ephemeral
     assert text in answer.content
-    assert h.store.queue.count == 0
+    assert h.store.dispatch.depth("embedded") == 0
 
 
 async def test_an_unknown_job_is_answered_privately(harness: Harness) -> None:
@@ -264,7 +265,7 @@ async def test_an_unknown_job_is_answered_privately(harness: Harness) -> None:
     worker_alive(h.store)
     await h.click(encode(Action.UPSCALE, new_job_id(), 1))
     assert "no longer exists" in ephemeral_followup(h)
-    assert h.store.queue.count == 0
+    assert h.store.dispatch.depth("embedded") == 0
 
 
 async def test_an_image_the_parent_does_not_have_is_refused(harness: Harness) -> None:
@@ -273,7 +274,7 @@ async def test_an_image_the_parent_does_not_have_is_refused(harness: Harness) ->
     parent = saved_parent(h, kind=JobKind.UPSCALE)  # an upscale has one image
     await h.click(encode(Action.UPSCALE, parent.id, 2))
     assert "Image 2 does not exist" in ephemeral_followup(h)
-    assert h.store.queue.count == 0
+    assert h.store.dispatch.depth("embedded") == 0
     assert h.store.redis.get(keys.child(parent.id, "u", 2)) is None
 
 
@@ -284,7 +285,7 @@ async def test_missing_channel_permissions_are_named(harness: Harness) -> None:
     await click(h, parent, Action.VARY, 1, app_permissions=discord.Permissions(view_channel=True, send_messages=True))
     [answer] = h.discord.calls
     assert answer.ephemeral and "**Attach Files**" in answer.content
-    assert h.store.queue.count == 0
+    assert h.store.dispatch.depth("embedded") == 0
 
 
 async def test_no_worker_alive_releases_the_claim(harness: Harness) -> None:
@@ -316,7 +317,7 @@ async def test_queue_full_takes_the_waiting_line_down(harness: Harness) -> None:
     assert f"You already have {limit} jobs waiting or running" in private[0].content
     [deleted] = h.discord.find("DELETE", "/messages/{message_id}")
     assert deleted.url.endswith(f"/messages/{public[0].message_id}")
-    assert h.store.queue.count == limit
+    assert h.store.dispatch.depth("embedded") == limit
     assert h.store.redis.get(keys.child(parent.id, "u", 1)) is None
 
 
@@ -335,7 +336,7 @@ async def test_requester_only_refuses_others(requester_only: Harness) -> None:
     text = ephemeral_followup(h)
     assert "only the person who asked for these images" in text and f"<@{USER_ID}>" in text
     assert h.discord.followups[0].payload["allowed_mentions"] == {"parse": []}  # named, not pinged
-    assert h.store.queue.count == 0
+    assert h.store.dispatch.depth("embedded") == 0
 
 
 @pytest.mark.parametrize(
@@ -365,7 +366,7 @@ async def test_claims_are_short_lived_until_queued(harness: Harness) -> None:
     h.store.redis.set(claim, new_job_id(), ex=CLAIM_TTL_S)  # claimed, never queued
     await click(h, parent, Action.UPSCALE, 2)
     assert ephemeral_followup(h) == "Image #2 is already being upscaled; it will appear in this channel shortly."
-    assert h.store.queue.count == 0
+    assert h.store.dispatch.depth("embedded") == 0
 
     h.store.redis.expire(claim, RECORD_TTL_S)  # an old claim whose record has expired
     h.discord.calls.clear()

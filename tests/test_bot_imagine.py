@@ -8,7 +8,12 @@ from collections.abc import AsyncIterator
 
 import discord
 import pytest
-from test_bot_app import (
+
+from shared import keys
+from shared.job import JobKind, JobRecord, JobState
+from shared.params import Params
+from shared.settings import Settings
+from tests.support.discord_api import (
     APP_ID,
     CHANNEL_ID,
     DEFERRED_THINKING,
@@ -18,11 +23,7 @@ from test_bot_app import (
     start_bot,
     worker_alive,
 )
-
-from shared import keys
-from shared.job import JobKind, JobRecord, JobState
-from shared.params import Params
-from shared.settings import Settings
+from tests.support.jobs import queued_rq_ids, queued_rq_job
 
 ORIGINAL = "/messages/@original"
 
@@ -45,7 +46,7 @@ def assert_refused_at_once(h: Harness, text: str) -> None:
     assert answer.path.endswith("/callback") and answer.payload["type"] == 4
     assert answer.ephemeral
     assert text in answer.content
-    assert h.store.queue.count == 0
+    assert h.store.dispatch.depth("embedded") == 0
 
 
 def assert_withdrawn(h: Harness, text: str) -> None:
@@ -55,7 +56,7 @@ def assert_withdrawn(h: Harness, text: str) -> None:
     [followup] = h.discord.followups
     assert followup.ephemeral
     assert text in followup.content
-    assert h.store.queue.count == 0
+    assert h.store.dispatch.depth("embedded") == 0
 
 
 async def test_imagine_defers_queues_the_job_and_shows_its_place(harness: Harness) -> None:
@@ -86,8 +87,8 @@ async def test_imagine_defers_queues_the_job_and_shows_its_place(harness: Harnes
     assert reply.message_id is None  # the worker edits the original response
 
     # 3. On RQ's queue, by the job function's dotted name, JSON-serialised.
-    [rq_id] = h.store.queue.get_job_ids()
-    rq_job = h.store.queue.fetch_job(rq_id)
+    [rq_id] = queued_rq_ids(h.store)
+    rq_job = queued_rq_job(h.store, rq_id)
     assert rq_job.func_name == keys.JOB_FUNC and rq_job.args == [record.id, 0]
 
     # 4. The waiting line, pinging only the requester.
@@ -105,7 +106,7 @@ async def test_place_in_queue_counts_the_jobs_ahead(harness: Harness) -> None:
     edits = [c.content for c in h.discord.find("PATCH", ORIGINAL)]
     assert edits[0].endswith("(Waiting to start, #1 in queue)")
     assert edits[1].endswith("(Waiting to start, #2 in queue)")
-    assert h.store.queue.count == 2
+    assert h.store.dispatch.depth("embedded") == 2
 
 
 async def test_prompt_echo_cannot_ping_everyone(harness: Harness) -> None:
@@ -176,7 +177,7 @@ def assert_withdrawn_after_queue(h: Harness, text: str) -> None:
     assert h.discord.find("DELETE", ORIGINAL)
     [followup] = h.discord.followups
     assert followup.ephemeral and text in followup.content
-    assert h.store.queue.count == h.bot.settings.max_queued_per_user  # nothing added
+    assert h.store.dispatch.depth("embedded") == h.bot.settings.max_queued_per_user  # nothing added
 
 
 @pytest.fixture
@@ -204,7 +205,7 @@ async def test_an_unexpected_error_is_logged_and_still_answered(
 ) -> None:
     worker_alive(harness.store)
 
-    def broken_submit(record: JobRecord) -> JobRecord:
+    def broken_submit(record: JobRecord, **_: object) -> JobRecord:
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(harness.store, "submit", broken_submit)

@@ -9,30 +9,13 @@ payloads shaped like Discord's REST API v10."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
 import discord
 import pytest
-from test_bot_app import (
-    APP_ID,
-    CHANNEL_ID,
-    GUILD_ID,
-    OTHER_USER_ID,
-    USER_ID,
-    Harness,
-    _ids,
-    message_payload,
-    start_bot,
-    user_payload,
-    worker_alive,
-)
 
-from bot import reactions
 from bot.reactions import ReactionsCog
 from shared import keys
 from shared.components import grid_components, upscale_components
@@ -41,84 +24,31 @@ from shared.grid import encode_png
 from shared.job import JobKind, JobRecord, JobState, ReplyTarget, new_job_id
 from shared.params import Params
 from shared.settings import Settings
+from tests.support.discord_api import (
+    APP_ID,
+    CHANNEL_ID,
+    DM_CHANNEL_ID,
+    GUILD_ID,
+    OTHER_USER_ID,
+    USER_ID,
+    Harness,
+    RecordingRest,
+    message_payload,
+    start_bot,
+    user_payload,
+    worker_alive,
+)
+from tests.support.jobs import queued_rq_ids
 
 ADMIN_ID = 700000000000000099  # in DAYDREAM_ADMIN_IDS
 SERVER_ADMIN_ID = 700000000000000098  # has a role with the Administrator permission
 ADMIN_ROLE_ID = 700000000000000097
 OWNER_ID = 700000000000000096
 STRANGER_ID = OTHER_USER_ID
-DM_CHANNEL_ID = 700000000000000010
 ENVELOPE = "\N{ENVELOPE}"
 ENVELOPE_EMOJI = ENVELOPE + "\N{VARIATION SELECTOR-16}"  # ✉️ as most clients send it
 CROSS = "\N{CROSS MARK}"
 SEEDS = [11, 22, 33, 44]
-
-
-@dataclass
-class RestCall:
-    method: str
-    path: str  # discord.py's route template
-    url: str
-    payload: dict[str, Any]
-    files: list[tuple[str, bytes]] = field(default_factory=list)
-
-
-class RecordingRest:
-    """Discord's REST API as far as reactions go: messages, DMs, edits, deletions."""
-
-    def __init__(self) -> None:
-        self.calls: list[RestCall] = []
-        self.messages: dict[int, dict[str, Any]] = {}  # message id -> payload, in CHANNEL_ID
-        self.dms_closed = False
-
-    def post(self, content: str, components: list[dict[str, Any]] | None = None, author_id: int = APP_ID) -> int:
-        """A message in the channel, as GET /channels/{id}/messages/{id} will return it."""
-        message_id = next(_ids)
-        payload = message_payload(message_id, content, components)
-        payload["author"] = {**user_payload(author_id), "bot": author_id == APP_ID}
-        self.messages[message_id] = payload
-        return message_id
-
-    async def request(self, route: Any, *, files: Any = None, form: Any = None, **kwargs: Any) -> Any:
-        payload = kwargs.get("json") or {}
-        if form:
-            payload = json.loads(next(part["value"] for part in form if part["name"] == "payload_json"))
-        call = RestCall(route.method, route.path, route.url, payload)
-        # discord.py closes the files once the request returns: read them now.
-        call.files = [(f.filename, f.fp.getvalue()) for f in files or []]
-        self.calls.append(call)
-        if route.path == "/channels/{channel_id}/messages/{message_id}":
-            message_id = int(route.url.rsplit("/", 1)[1])
-            if message_id not in self.messages:
-                raise discord.NotFound(SimpleNamespace(status=404, reason="Not Found"), {"code": 10008})
-            if route.method == "GET":
-                return self.messages[message_id]
-            if route.method == "DELETE":
-                del self.messages[message_id]
-                return None
-            if route.method == "PATCH":
-                self.messages[message_id] = {**self.messages[message_id], **payload}
-                return self.messages[message_id]
-        if route.path == "/users/@me/channels":
-            recipient = {**user_payload(int(payload["recipient_id"])), "bot": False}
-            return {"id": str(DM_CHANNEL_ID), "type": 1, "recipients": [recipient], "last_message_id": None}
-        if route.path == "/channels/{channel_id}/messages" and route.method == "POST":
-            if self.dms_closed and int(route.channel_id) == DM_CHANNEL_ID:
-                raise discord.Forbidden(
-                    SimpleNamespace(status=403, reason="Forbidden"),
-                    {"code": 50007, "message": "Cannot send messages to this user"},
-                )
-            sent = message_payload(next(_ids), payload.get("content", ""))
-            return {**sent, "channel_id": route.channel_id}
-        raise AssertionError(f"unexpected request {route.method} {route.path}")
-
-    def find(self, method: str, path: str) -> list[RestCall]:
-        return [c for c in self.calls if c.method == method and c.path == path]
-
-    @property
-    def changes(self) -> list[RestCall]:
-        """Everything but reads: what a user would see."""
-        return [c for c in self.calls if c.method != "GET"]
 
 
 class ReactionHarness:
@@ -179,7 +109,7 @@ class ReactionHarness:
             **changes,
         )
         if state == JobState.QUEUED:
-            self.store.submit(record)
+            self.store.submit(record, check=False)  # queued as the bot would, after its checks
         else:
             self.store.save(record)
         return record
@@ -187,12 +117,12 @@ class ReactionHarness:
     def result_message(self, record: JobRecord) -> int:
         """The message a worker posts for a finished job: its buttons name the job."""
         components = upscale_components(record.id) if record.kind == JobKind.UPSCALE else grid_components(record.id)
-        return self.rest.post(f"{record.title} - <@{record.user_id}>", components)
+        return self.rest.post(f"**{record.prompt}** - <@{record.user_id}>", components)
 
     def waiting_line(self, record: JobRecord) -> int:
         """The bot's waiting line (no buttons), remembered as /imagine and clicks do."""
-        message_id = self.rest.post(f"{record.title} - <@{record.user_id}> (Waiting to start)")
-        reactions.remember_message(self.store, message_id, record.id)
+        message_id = self.rest.post(f"**{record.prompt}** - <@{record.user_id}> (Waiting to start)")
+        self.store.claims.remember_message(message_id, record.id)
         return message_id
 
 
@@ -245,7 +175,7 @@ async def test_the_listener_is_registered_at_setup(rh: ReactionHarness) -> None:
 async def test_envelope_dms_the_grid_with_the_job_id_and_seeds(rh: ReactionHarness, emoji: str) -> None:
     record = rh.job()
     grid = tile_png("red")
-    rh.store.put_images(record.id, [tile_png("blue")] * 4, grid)
+    rh.store.images.put(record.id, [tile_png("blue")] * 4, grid)
     message_id = rh.result_message(record)
 
     await rh.react(message_id, emoji, user_id=STRANGER_ID)  # anyone may ask for a copy
@@ -265,7 +195,7 @@ async def test_envelope_on_an_upscale_sends_its_one_image_and_seed(rh: ReactionH
     parent = rh.job()
     record = rh.job(kind=JobKind.UPSCALE, parent_id=parent.id, index=2)
     image = tile_png("green")
-    rh.store.put_images(record.id, [image], None)
+    rh.store.images.put(record.id, [image], None)
 
     await rh.react(rh.result_message(record), ENVELOPE_EMOJI)
 
@@ -287,7 +217,7 @@ async def test_envelope_after_the_images_expired_says_how_to_get_them_back(rh: R
 
 async def test_closed_dms_are_only_logged(rh: ReactionHarness, caplog: pytest.LogCaptureFixture) -> None:
     record = rh.job()
-    rh.store.put_images(record.id, [tile_png("blue")] * 4, tile_png("red"))
+    rh.store.images.put(record.id, [tile_png("blue")] * 4, tile_png("red"))
     rh.rest.dms_closed = True
 
     with caplog.at_level(logging.INFO, logger="bot.reactions"):
@@ -311,7 +241,7 @@ async def test_cross_by_the_requester_cancels_a_job_waiting_after_imagine(rh: Re
     worker_alive(rh.store)
     await rh.h.imagine("a lighthouse at dusk")
     [waiting] = rh.h.discord.find("PATCH", "@original")
-    [job_id] = rh.store.queue.get_job_ids()
+    [job_id] = queued_rq_ids(rh.store)
     record = rh.store.get(job_id.split("-")[0])
     rh.rest.messages[waiting.message_id] = message_payload(waiting.message_id, waiting.content)
 
@@ -320,7 +250,7 @@ async def test_cross_by_the_requester_cancels_a_job_waiting_after_imagine(rh: Re
     cancelled = rh.store.get(record.id)
     assert cancelled.state == JobState.CANCELLED
     assert cancelled.error == f"Cancelled by <@{USER_ID}>."
-    assert rh.store.queue.count == 0  # a worker will never see it
+    assert rh.store.dispatch.depth("embedded") == 0  # a worker will never see it
     assert rh.store.cancel_requested(record.id)
     [edit] = rh.rest.changes
     assert edit.method == "PATCH" and edit.url.endswith(f"/messages/{waiting.message_id}")
@@ -339,7 +269,7 @@ async def test_cross_by_the_clicker_cancels_a_waiting_upscale(rh: ReactionHarnes
 
     [child_id] = rh.store.redis.lrange(keys.RECENT, 0, -1)
     assert rh.store.get(child_id.decode()).state == JobState.CANCELLED
-    assert rh.store.queue.count == 0
+    assert rh.store.dispatch.depth("embedded") == 0
     assert rh.store.get(parent.id).state == JobState.DONE  # the parent's grid is not touched
 
 
@@ -360,7 +290,7 @@ async def test_cross_by_an_admin_cancels_someone_elses_job(rh: ReactionHarness, 
     record = rh.job(state=JobState.QUEUED)
     await rh.react(rh.waiting_line(record), user_id=admin, roles=[ADMIN_ROLE_ID] if admin == SERVER_ADMIN_ID else [])
     assert rh.store.get(record.id).state == JobState.CANCELLED
-    assert rh.store.queue.count == 0
+    assert rh.store.dispatch.depth("embedded") == 0
 
 
 async def test_cross_by_a_stranger_changes_nothing(rh: ReactionHarness) -> None:
@@ -373,7 +303,7 @@ async def test_cross_by_a_stranger_changes_nothing(rh: ReactionHarness) -> None:
 
     assert rh.store.get(waiting.id).state == JobState.QUEUED
     assert not rh.store.cancel_requested(waiting.id)
-    assert rh.store.queue.count == 1
+    assert rh.store.dispatch.depth("embedded") == 1
     assert result_id in rh.rest.messages
     assert rh.rest.changes == []
 

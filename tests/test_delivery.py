@@ -3,129 +3,32 @@ API and records every request, with a real redis-server and the real JobStore.""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import logging
-import threading
 import time
-from collections import defaultdict, deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from aiohttp import web
 
-from shared import keys
+from daydream.redis_server import free_port
+from shared import keys, messages
 from shared.components import grid_components
 from shared.custom_id import Action, encode
 from shared.errors import DeliveryFailed
 from shared.job import JobKind, JobRecord, ReplyTarget, new_job_id
 from shared.params import Params
-from daydream.redis_server import free_port
 from shared.settings import Settings
 from shared.store import JobStore
+from tests.support.discord_http import CHANNEL_ID, ORIGINAL_ID, Canned, FakeDiscord
 from worker.delivery import NONCE_CHARS, Delivery
 
 APP_ID = 1111
 GUILD_ID = 2222
-CHANNEL_ID = 3333
 USER_ID = 4444
-ORIGINAL_ID = 5555  # the id of the deferred /imagine answer
 TOKEN = "interaction-token-SECRET"
 PNG = b"\x89PNG\r\n\x1a\n" + b"grid-bytes" * 50
-
-
-@dataclass
-class Recorded:
-    method: str
-    path: str  # under the API base
-    headers: dict[str, str]
-    payload: dict[str, Any] | None  # payload_json decoded, or the JSON body
-    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # field → (filename, bytes)
-    arrived_at: float = 0.0
-    answered_at: float = 0.0
-
-
-@dataclass
-class Canned:
-    status: int
-    body: dict[str, Any]
-    headers: dict[str, str] = field(default_factory=dict)
-    delay_s: float = 0.0  # a slow Discord: the answer comes this late
-
-
-class FakeDiscord:
-    """Records requests and answers like Discord; `fail` queues canned answers for a route."""
-
-    def __init__(self) -> None:
-        self.requests: list[Recorded] = []
-        self.faults: dict[tuple[str, str], deque[Canned]] = defaultdict(deque)
-        self.headers_on_success: dict[str, str] = {}
-        self._next_id = 9000
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._runner: web.AppRunner | None = None
-        self.base = ""
-
-    def start(self) -> None:
-        self._thread.start()
-        port = asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
-        self.base = f"http://127.0.0.1:{port}/api/v10"
-
-    async def _start(self) -> int:
-        app = web.Application()
-        app.router.add_route("*", "/api/v10/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)  # its log holds tokens; ours must not
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        return self._runner.addresses[0][1]
-
-    def close(self) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
-
-    def fail(self, method: str, path: str, *answers: Canned) -> None:
-        self.faults[(method, path)].extend(answers)
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        path = request.path.removeprefix("/api/v10")
-        payload: dict[str, Any] | None = None
-        files: dict[str, tuple[str, bytes]] = {}
-        if request.content_type == "multipart/form-data":
-            form = await request.post()
-            for name, value in form.items():
-                if isinstance(value, web.FileField):
-                    files[name] = (value.filename, value.file.read())
-                elif name == "payload_json":
-                    payload = json.loads(value)
-        elif request.can_read_body:
-            payload = await request.json()
-        recorded = Recorded(request.method, path, dict(request.headers), payload, files, arrived_at=time.monotonic())
-        self.requests.append(recorded)
-        queued = self.faults.get((request.method, path))
-        canned = queued.popleft() if queued else None
-        if canned is not None and canned.delay_s:
-            await asyncio.sleep(canned.delay_s)
-        recorded.answered_at = time.monotonic()
-        if canned is not None and canned.status != 200:
-            return web.json_response(canned.body, status=canned.status, headers=canned.headers)
-        return web.json_response(self._message(path, payload), headers=self.headers_on_success)
-
-    def _message(self, path: str, payload: dict[str, Any] | None) -> dict[str, Any]:
-        parts = path.strip("/").split("/")
-        if parts[0] == "webhooks":
-            message_id = ORIGINAL_ID if parts[-1] == "@original" else int(parts[-1])
-            channel_id = CHANNEL_ID
-        else:  # POST /channels/{id}/messages
-            self._next_id += 1
-            message_id, channel_id = self._next_id, int(parts[1])
-        return {**(payload or {}), "id": str(message_id), "channel_id": str(channel_id), "type": 0}
 
 
 @pytest.fixture
@@ -160,7 +63,7 @@ def delivery(dd_settings: Settings, store: JobStore, waits: list[float]) -> Iter
     async def record_wait(seconds: float) -> None:  # the real retry path, without the real wait
         waits.append(seconds)
 
-    d.sleep = record_wait
+    d.rest.sleep = record_wait
     yield d
     d.close()
 
@@ -200,7 +103,7 @@ def make_record(
 
 
 def deliver(delivery: Delivery, record: JobRecord) -> tuple[int, str]:
-    content = f"{record.title} - {record.mention()}"
+    content = messages.result(record)
     return delivery.result(record, PNG, "daydream_grid.png", content, grid_components(record.id))
 
 
@@ -235,7 +138,7 @@ def test_result_edits_the_original_response_while_the_token_lives(delivery, disc
     assert (message_id, url) == (ORIGINAL_ID, f"https://discord.com/channels/{GUILD_ID}/{CHANNEL_ID}/{ORIGINAL_ID}")
     stored = store.get(record.id).reply
     assert (stored.message_id, stored.message_url) == (message_id, url)
-    assert json.loads(store.redis.get(keys.delivery_lock(record.id))) == {"message_id": message_id, "message_url": url}
+    assert json.loads(store.redis.get(keys.delivered(record.id))) == {"message_id": message_id, "message_url": url}
 
 
 def test_result_edits_the_bots_follow_up_for_a_button_click(delivery, discord, store):
@@ -333,7 +236,7 @@ def test_5xx_forever_gives_up_with_a_clear_error(delivery, discord, store, waits
         deliver(delivery, record)
     assert waits == [0.5, 1.0, 2.0, 4.0]
     assert len(discord.requests) == 5
-    assert store.redis.get(keys.delivery_lock(record.id)) is None  # a later retry may still deliver
+    assert store.redis.get(keys.delivered(record.id)) is None  # a later retry may still deliver
 
 
 def test_unreachable_discord_retries_then_fails_without_leaking_tokens(settings, waits, caplog):
@@ -345,7 +248,7 @@ def test_unreachable_discord_retries_then_fails_without_leaking_tokens(settings,
     async def record_wait(seconds: float) -> None:
         waits.append(seconds)
 
-    d.sleep = record_wait
+    d.rest.sleep = record_wait
     caplog.set_level(logging.DEBUG)
     try:
         with pytest.raises(DeliveryFailed, match="could not reach Discord"):
@@ -391,7 +294,7 @@ def test_tokens_are_never_logged(delivery, discord, store, caplog):
 # -- progress --------------------------------------------------------------------
 def test_progress_edits_the_message_with_a_preview(delivery, discord, store):
     record = make_record(store)
-    delivery.progress(record, 0.37, b"preview-png")
+    delivery.progress(record, 0.37, lambda: b"preview-png")
     delivery.flush_progress()
 
     [req] = discord.requests
@@ -412,10 +315,10 @@ def test_progress_targets_the_follow_up_of_a_click(delivery, discord, store):
 def test_progress_is_throttled_per_job(delivery, discord, store, dd_settings):
     delivery.settings = dataclasses.replace(dd_settings, progress_interval_s=60.0)
     first, second = make_record(store), make_record(store)
-    delivery.progress(first, 0.2, b"a")
+    delivery.progress(first, 0.2, lambda: b"a")
     delivery.flush_progress()
-    delivery.progress(first, 0.4, b"b")  # within the interval: skipped
-    delivery.progress(second, 0.1, b"c")  # another job has its own clock
+    delivery.progress(first, 0.4, lambda: b"b")  # within the interval: skipped
+    delivery.progress(second, 0.1, lambda: b"c")  # another job has its own clock
     delivery.flush_progress()
     assert [r.payload["content"][-5:] for r in discord.requests] == ["(20%)", "(10%)"]
 
@@ -431,9 +334,9 @@ def test_progress_after_the_interval_edits_again(delivery, discord, store):
 def test_progress_respects_429_and_is_never_retried(delivery, discord, store, waits):
     record = make_record(store)
     discord.fail("PATCH", ORIGINAL, Canned(429, {"retry_after": 30.0, "global": False}))
-    delivery.progress(record, 0.2, b"a")
+    delivery.progress(record, 0.2, lambda: b"a")
     delivery.flush_progress()
-    delivery.progress(record, 0.4, b"b")  # still rate-limited: skipped, no request
+    delivery.progress(record, 0.4, lambda: b"b")  # still rate-limited: skipped, no request
     delivery.flush_progress()
     assert len(discord.requests) == 1 and waits == []
 
@@ -442,7 +345,7 @@ def test_progress_failures_are_swallowed(delivery, discord, store, waits):
     record = make_record(store)
     discord.fail("PATCH", ORIGINAL, Canned(500, {}), Canned(401, {"code": 50027, "message": "Invalid Webhook Token"}))
     for fraction in (0.2, 0.4):
-        delivery.progress(record, fraction, b"p")
+        delivery.progress(record, fraction, lambda: b"p")
         delivery.flush_progress()
     assert len(discord.requests) == 2 and waits == []
 
@@ -451,7 +354,7 @@ def test_result_waits_for_a_preview_edit_in_flight(delivery, discord, store):
     """A slow preview edit answered after the result would put the preview back."""
     record = make_record(store)
     discord.fail("PATCH", ORIGINAL, Canned(200, {}, delay_s=0.2))
-    delivery.progress(record, 0.9, b"late preview")
+    delivery.progress(record, 0.9, lambda: b"late preview")
     deliver(delivery, record)  # no flush: result() itself must wait
     preview, result = discord.requests
     assert preview.files["files[0]"][0] == "preview.png" and result.files["files[0]"][0] == "daydream_grid.png"
@@ -459,7 +362,7 @@ def test_result_waits_for_a_preview_edit_in_flight(delivery, discord, store):
 
 
 def test_progress_stops_when_the_token_expires(delivery, discord, store):
-    delivery.progress(make_record(store, token_age_s=20 * 60), 0.5, b"p")
+    delivery.progress(make_record(store, token_age_s=20 * 60), 0.5, lambda: b"p")
     delivery.flush_progress()
     assert discord.requests == []
 
@@ -500,7 +403,7 @@ def test_failure_after_delivery_keeps_the_result(delivery, discord, store):
 # -- command-line jobs -------------------------------------------------------------
 def test_command_line_jobs_make_no_request(delivery, discord, store):
     record = make_record(store, cli=True)
-    delivery.progress(record, 0.5, b"p")
+    delivery.progress(record, 0.5, lambda: b"p")
     delivery.flush_progress()
     assert deliver(delivery, record) == (0, "")
     delivery.failure(record, "boom")

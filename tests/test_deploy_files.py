@@ -36,25 +36,28 @@ EXTRA_ENV_VARS = {"HF_HUB_OFFLINE"}
 
 
 def settings_env_vars() -> set[str]:
-    """Every variable name Settings reads, found in shared/settings.py's source:
-    the first argument of os.environ.get / os.getenv / os.environ[...] and of
-    the module's `_env*` helpers. A new setting is picked up automatically."""
-    tree = ast.parse((ROOT / "shared" / "settings.py").read_text())
+    """Every variable Settings reads: its table (shared/settings.py)."""
+    return {env for env, _default, _help in Settings.variables()}
+
+
+def environment_reads(path: Path) -> set[str]:
+    """Variables a module reads with os.environ.get / os.getenv / os.environ[...]."""
     names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and node.args:
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and node.args and ast.unparse(node.func) in {"os.environ.get", "os.getenv"}:
             first = node.args[0]
-            if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
-                continue
-            func = ast.unparse(node.func)
-            if func in {"os.environ.get", "os.getenv", "environ.get", "getenv"} or (
-                isinstance(node.func, ast.Name) and node.func.id.startswith("_env")
-            ):
-                names.add(first.value)
-        elif isinstance(node, ast.Subscript) and ast.unparse(node.value) in {"os.environ", "environ"}:
-            if isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
-                names.add(node.slice.value)
+            names.add(first.value if isinstance(first, ast.Constant) else ast.unparse(first))
+        elif isinstance(node, ast.Subscript) and ast.unparse(node.value) == "os.environ":
+            if isinstance(node.ctx, ast.Load):
+                names.add(ast.unparse(node.slice))
     return names
+
+
+def readme_config_rows() -> set[str]:
+    """The variables of the README's configuration table."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^\| `([A-Z][A-Z0-9_]*)` \|", section, flags=re.M))
 
 
 def env_example_lines() -> dict[str, str]:
@@ -159,11 +162,27 @@ def substitute(text: str, values: dict[str, str]) -> str:
 # --- .env.example ------------------------------------------------------------
 
 
-def test_settings_source_scan_finds_the_known_variables() -> None:
-    # Guards the scan itself: if it silently found nothing, the next test would pass vacuously.
+def test_settings_table_holds_the_known_variables() -> None:
+    # Guards the table itself: if it were empty, the next tests would pass vacuously.
     names = settings_env_vars()
     assert {"REDIS_URL", "DISCORD_TOKEN", "MODEL", "RESULT_TTL_S", "PROGRESS_INTERVAL_S"} <= names
     assert len(names) >= 15
+    assert all(help_text for _env, _default, help_text in Settings.variables())
+
+
+def test_only_the_settings_table_reads_the_environment() -> None:
+    """A variable read anywhere else would escape the table, its checks and its docs."""
+    sources = [p for d in ("bot", "worker", "shared", "daydream") for p in (ROOT / d).rglob("*.py")]
+    assert len(sources) > 20
+    readers = {str(p.relative_to(ROOT)): environment_reads(p) - EXTRA_ENV_VARS for p in sources}
+    readers.pop("shared/settings.py")
+    assert {path: names for path, names in readers.items() if names} == {}
+
+
+def test_readme_documents_every_variable() -> None:
+    rows = readme_config_rows()
+    assert rows, "the README's configuration table was not found"
+    assert rows == settings_env_vars()
 
 
 def test_every_variable_is_documented_in_env_example() -> None:

@@ -17,9 +17,9 @@ import torch
 from PIL import Image
 
 from daydream.redis_server import RedisServer
-from tests.tiny_sd import build_tiny_sd, build_tiny_sdxl
-from tests.workers import ROOT, start_worker, stop_worker, worker_env
-from worker.engines.base import GenerationCancelled, GenerationRequest
+from tests.support.tiny_sd import build_tiny_sd, build_tiny_sdxl
+from tests.support.workers import ROOT, start_worker, stop_worker, worker_env
+from worker.engines.base import GenerationCancelled, Request
 from worker.engines.diffusers_engine import NSFW_NOTICE, DiffusersEngine, notice_image
 
 
@@ -34,8 +34,20 @@ def engine(tiny_model: Path) -> DiffusersEngine:
     return DiffusersEngine(str(tiny_model))
 
 
-def req(seeds: list[int], **kw) -> GenerationRequest:
-    return GenerationRequest(prompt="a red circle", seeds=seeds, width=32, height=32, steps=3, **kw)
+def req(seeds: list[int], **kw) -> Request:
+    return Request.text("a red circle", seeds, 32, 32, steps=3, **kw)
+
+
+def from_image(source: Image.Image, seeds: list[int], strength: float, **kw) -> Request:
+    return req(seeds, init_images=(source,), strength=strength, **kw)
+
+
+def upscaled(engine: DiffusersEngine, source: Image.Image, r: Request, strength: float) -> Image.Image:
+    big = replace(
+        r, init_images=(source,), strength=strength, upscale=2, width=2 * source.width, height=2 * source.height
+    )
+    [image] = engine.generate(big)
+    return image
 
 
 def arrays(images: list[Image.Image]) -> list[np.ndarray]:
@@ -43,33 +55,32 @@ def arrays(images: list[Image.Image]) -> list[np.ndarray]:
 
 
 def test_one_generator_per_image_and_determinism(engine):
-    a = arrays(engine.txt2img(req([1, 2, 3, 4])))
-    b = arrays(engine.txt2img(req([1, 2, 3, 4])))
+    a = arrays(engine.generate(req([1, 2, 3, 4])))
+    b = arrays(engine.generate(req([1, 2, 3, 4])))
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
     # Image i depends on seed i alone: the same seed at another position gives the same image.
-    c = arrays(engine.txt2img(req([9, 9, 2, 9])))
+    c = arrays(engine.generate(req([9, 9, 2, 9])))
     assert np.array_equal(c[2], a[1])
     assert not np.array_equal(a[0], a[1])
 
 
 def test_img2img_shares_weights_and_keeps_size(engine):
     assert engine.img2img_pipe.unet is engine.pipe.unet
-    source = engine.txt2img(req([1, 2, 3, 4]))[0]
-    out = engine.img2img([source], req([5, 6, 7, 8]), strength=0.5)
+    source = engine.generate(req([1, 2, 3, 4]))[0]
+    out = engine.generate(from_image(source, [5, 6, 7, 8], strength=0.5))
     assert [im.size for im in out] == [(32, 32)] * 4
-    assert engine.upscale(source, req([5]), strength=0.3).size == (64, 64)
+    assert upscaled(engine, source, req([5]), strength=0.3).size == (64, 64)
 
 
 def test_progress_callback_and_cooperative_cancel(engine, monkeypatch):
     seen: list[float] = []
     previews: list[Image.Image] = []
-    monkeypatch.setattr(engine, "preview_interval_s", 0.0)  # a preview at every step
 
-    def report(fraction: float, preview: Image.Image | None) -> None:
+    def report(fraction: float, preview) -> None:
         seen.append(fraction)
-        previews.append(preview)
+        previews.append(preview())  # asked for at every step here; the worker asks when an edit is due
 
-    engine.txt2img(req([1, 2, 3, 4]), progress=report)
+    engine.generate(req([1, 2, 3, 4]), progress=report)
     assert seen == pytest.approx([1 / 3, 2 / 3, 1.0])
     # A 2×2 grid of the four latents mapped to RGB: 16×16 latents for 32×32 images.
     assert [p.size for p in previews] == [(32, 32)] * 3
@@ -79,7 +90,7 @@ def test_progress_callback_and_cooperative_cancel(engine, monkeypatch):
         raise GenerationCancelled
 
     with pytest.raises(GenerationCancelled):
-        engine.txt2img(req([1, 2, 3, 4]), progress=cancel)
+        engine.generate(req([1, 2, 3, 4]), progress=cancel)
 
 
 def test_progress_ends_at_one_with_pndm_and_img2img(engine, monkeypatch):
@@ -89,17 +100,17 @@ def test_progress_ends_at_one_with_pndm_and_img2img(engine, monkeypatch):
     pndm = PNDMScheduler.from_config(engine.pipe.scheduler.config, skip_prk_steps=True)
     monkeypatch.setattr(engine.pipe, "scheduler", pndm)
     seen: list[float] = []
-    engine.txt2img(req([1, 2, 3, 4]), progress=lambda f, _p: seen.append(f))
+    engine.generate(req([1, 2, 3, 4]), progress=lambda f, _p: seen.append(f))
     assert len(seen) == 4 and seen[-1] == 1.0
     assert all(a < b for a, b in itertools.pairwise(seen))
 
     seen.clear()
-    engine.img2img([Image.new("RGB", (32, 32))], req([5, 6, 7, 8]), strength=0.5, progress=lambda f, _p: seen.append(f))
+    engine.generate(from_image(Image.new("RGB", (32, 32)), [5, 6, 7, 8], 0.5), progress=lambda f, _p: seen.append(f))
     assert seen and seen[-1] == 1.0 and max(seen) == 1.0
 
 
 def test_prompt_token_count(engine):
-    assert engine.max_prompt_tokens == 77
+    assert engine.spec.max_prompt_tokens == 77
     assert engine.count_tokens("a red circle") == 5  # with start and end tokens
 
 
@@ -108,17 +119,16 @@ def test_sdxl_folder_loads_as_sdxl_and_samples(tmp_path):
     assert type(engine.pipe).__name__ == "StableDiffusionXLPipeline"
     assert type(engine.img2img_pipe).__name__ == "StableDiffusionXLImg2ImgPipeline"
     assert engine.img2img_pipe.text_encoder_2 is engine.pipe.text_encoder_2
-    assert engine.base_size == 64  # the UNet's sample size × the VAE's scale factor
-    size = engine.base_size
-    sdxl_req = GenerationRequest(prompt="a red circle", seeds=[1, 2, 3, 4], width=size, height=size, steps=2)
-    a = arrays(engine.txt2img(sdxl_req))
-    b = arrays(engine.txt2img(replace(sdxl_req, seeds=[7, 7, 1, 7])))
+    assert engine.spec.base_size == 64  # the UNet's sample size × the VAE's scale factor
+    size = engine.spec.base_size
+    sdxl_req = Request.text("a red circle", [1, 2, 3, 4], size, size, steps=2)
+    a = arrays(engine.generate(sdxl_req))
+    b = arrays(engine.generate(replace(sdxl_req, seeds=(7, 7, 1, 7))))
     assert np.array_equal(b[2], a[0]) and not np.array_equal(a[0], a[1])
     source = Image.fromarray(a[0].astype(np.uint8))
-    assert engine.upscale(source, replace(sdxl_req, seeds=[5]), 0.3).size == (128, 128)
-    engine.preview_interval_s = 0.0
+    assert upscaled(engine, source, replace(sdxl_req, seeds=(5,)), 0.3).size == (128, 128)
     previews: list[Image.Image] = []
-    engine.txt2img(replace(sdxl_req, steps=3), progress=lambda _f, p: previews.append(p))
+    engine.generate(replace(sdxl_req, steps=3), progress=lambda _f, p: previews.append(p()))
     assert [p.size for p in previews] == [(64, 64)] * 3  # SDXL latents, 32×32 each, as a 2×2 grid
 
 
@@ -153,38 +163,39 @@ def test_safety_checker_is_kept_and_flagged_images_become_notices(tmp_path):
     notice = np.asarray(notice_image(32, 32, NSFW_NOTICE), dtype=np.int16)
     assert notice.mean() > 40  # grey with text, not the checker's black square
     for tiles in (
-        flag_all.txt2img(req([1, 2, 3, 4])),
-        flag_all.img2img([Image.new("RGB", (32, 32))], req([5, 6, 7, 8]), 0.5),
+        flag_all.generate(req([1, 2, 3, 4])),
+        flag_all.generate(from_image(Image.new("RGB", (32, 32)), [5, 6, 7, 8], 0.5)),
     ):
         assert all(np.array_equal(t, notice) for t in arrays(tiles))
 
     flag_none = DiffusersEngine(str(build_tiny_sd(tmp_path, safety_threshold=2.0, name="flag-none")))
-    kept = arrays(flag_none.txt2img(req([1, 2, 3, 4])))
+    kept = arrays(flag_none.generate(req([1, 2, 3, 4])))
     assert not any(np.array_equal(t, notice) for t in kept)
     assert not np.array_equal(kept[0], kept[1])
 
 
 @pytest.fixture(scope="module")
-def tiny_worker(tiny_model: Path) -> Iterator[tuple[RedisServer, subprocess.Popen]]:
+def tiny_worker(tiny_model: Path) -> Iterator[tuple[RedisServer, Path]]:
     with RedisServer() as server:
         proc = start_worker(server.url, "tiny-worker", MODEL=str(tiny_model))
-        yield server, proc
+        yield server, tiny_model
         stop_worker(proc)
 
 
 def test_worker_with_a_model_folder_makes_a_grid(tiny_worker, tmp_path):
-    server, _ = tiny_worker
+    server, model = tiny_worker
     out = tmp_path / "grid.png"
     r = subprocess.run(
         [sys.executable, "-m", "daydream", "imagine", "a blue square --steps 2", "-o", str(out), "--json"],
         cwd=ROOT,
-        env=worker_env(server.url),
+        env=worker_env(server.url, MODEL=str(model)),  # jobs name the model the worker holds (one .env)
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert r.returncode == 0, r.stderr
     record = json.loads(r.stdout.strip().splitlines()[-1])
+    assert record["model"] == "tiny-sd"  # the model's name: the last part of its folder
     assert (record["width"], record["height"]) == (32, 32)
     assert Image.open(out).size == (64, 64)
 

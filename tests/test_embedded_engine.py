@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from worker.engines.base import GenerationRequest
+from worker.engines.base import Request
 from worker.engines.embedded import EmbeddedEngine
 
 
@@ -24,10 +24,8 @@ def test_a_folder_that_is_not_a_model_gets_a_clear_error(tmp_path) -> None:
 
 def _pixels(engine: EmbeddedEngine, guidance: float, min_t: int) -> np.ndarray:
     engine.guidance_min_t = min_t
-    req = GenerationRequest(
-        prompt="a red star on a blue background", seeds=[3, 4], width=64, height=64, steps=6, guidance=guidance
-    )
-    return np.stack([np.asarray(im) for im in engine.txt2img(req)]).astype(int)
+    req = Request.text("a red star on a blue background", [3, 4], 64, 64, steps=6, guidance=guidance)
+    return np.stack([np.asarray(im) for im in engine.generate(req)]).astype(int)
 
 
 def test_guidance_below_the_interval_is_the_conditional_model_alone(engine: EmbeddedEngine) -> None:

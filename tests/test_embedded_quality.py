@@ -48,7 +48,7 @@ import pytest
 from PIL import Image
 
 from worker.embedded import scenes, scoring
-from worker.engines.base import GenerationRequest
+from worker.engines.base import Request
 from worker.engines.embedded import EmbeddedEngine
 
 # (prompt, foreground, background). No purple background: a pure-noise
@@ -107,21 +107,21 @@ def engine() -> EmbeddedEngine:
 
 @pytest.fixture(scope="module")
 def grids(engine: EmbeddedEngine) -> dict[str, list[Image.Image]]:
-    return {prompt: engine.txt2img(_request(engine, prompt)) for prompt, _, _ in PROMPTS}
+    return {prompt: engine.generate(_request(engine, prompt)) for prompt, _, _ in PROMPTS}
 
 
-def _request(engine: EmbeddedEngine, prompt: str) -> GenerationRequest:
-    return GenerationRequest(prompt=prompt, seeds=SEEDS, width=engine.base_size, height=engine.base_size)
+def _request(engine: EmbeddedEngine, prompt: str) -> Request:
+    return Request.text(prompt, SEEDS, engine.spec.base_size, engine.spec.base_size)
 
 
 def test_a_grid_is_four_tiles_at_the_default_size(engine: EmbeddedEngine, grids: dict[str, list[Image.Image]]) -> None:
     for tiles in grids.values():
-        assert [t.size for t in tiles] == [(engine.base_size, engine.base_size)] * len(SEEDS)
+        assert [t.size for t in tiles] == [(engine.spec.base_size, engine.spec.base_size)] * len(SEEDS)
 
 
 def test_same_seeds_give_identical_tiles(engine: EmbeddedEngine, grids: dict[str, list[Image.Image]]) -> None:
     prompt = PROMPTS[0][0]
-    again = engine.txt2img(_request(engine, prompt))
+    again = engine.generate(_request(engine, prompt))
     for first, second in zip(grids[prompt], again, strict=True):
         assert np.array_equal(np.asarray(first), np.asarray(second))
 
@@ -156,7 +156,7 @@ def test_positions_follow_the_prompt(engine: EmbeddedEngine) -> None:
     scored = [
         (scoring.score_tile(tile).position, want)
         for prompt, want in POSITION_PROMPTS
-        for tile in engine.txt2img(_request(engine, prompt))
+        for tile in engine.generate(_request(engine, prompt))
     ]
     hits = sum(got == want for got, want in scored)
     assert hits >= MIN_POSITION_HITS, "; ".join(f"want {want}, got {got}" for got, want in scored)
@@ -168,7 +168,7 @@ def test_two_objects_both_drawn(engine: EmbeddedEngine, places: bool) -> None:
         (scoring.compare_pair(scoring.score_pair(tile), scene), prompt)
         for scene in PAIRS
         for prompt in [scenes.plain_caption(scene, places=places)]
-        for tile in engine.txt2img(_request(engine, prompt))
+        for tile in engine.generate(_request(engine, prompt))
     ]
     hits = sum(hit["colours"] and (hit["placement"] or not places) for hit, _ in scored)
     assert hits >= MIN_PAIR_HITS, f"{hits}/{PAIR_TILES}: " + "; ".join(f"{prompt}: {hit}" for hit, prompt in scored)

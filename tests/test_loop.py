@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from shared.grid import split_grid
 from daydream.redis_server import RedisServer
+from shared.grid import split_grid
 from shared.settings import Settings
 from shared.store import JobStore
-from tests.workers import ROOT, start_worker, stop_worker, wait_until, worker_env
+from tests.support.workers import ROOT, start_worker, stop_worker, wait_until, worker_env
 
 pytestmark = pytest.mark.slow
 
@@ -81,7 +81,9 @@ def test_second_job_reuses_the_resident_model(loop_redis, worker, tmp_path):
     assert rec["width"] > rec["height"]  # --ar 3:2 reached the worker
     # The worker counts a job after recording it done: wait for its heartbeat to say so.
     info = wait_until(
-        lambda: next((w for w in store.live_workers() if w["name"] == "loop-worker" and w["jobs_done"] >= 2), None),
+        lambda: next(
+            (w for w in store.dispatch.live_workers() if w["name"] == "loop-worker" and w["jobs_done"] >= 2), None
+        ),
         30,
         "the worker's heartbeat to count both jobs",
     )
@@ -98,7 +100,7 @@ def test_same_seed_gives_the_same_grid(loop_redis, worker):
         )
         assert r.returncode == 0, r.stderr
         ids.append(json.loads(r.stdout.strip().splitlines()[-1])["id"])
-    a, b = (np.asarray(Image.open(io.BytesIO(store.get_grid(i)))) for i in ids)
+    a, b = (np.asarray(Image.open(io.BytesIO(store.images.grid(i)))) for i in ids)
     assert np.array_equal(a, b)
 
 
@@ -134,13 +136,14 @@ def test_bad_prompt_is_rejected_with_a_clear_message(loop_redis):
     assert "Aspect ratio `7:5` is not supported" in r.stderr
 
 
-def test_prompt_too_long_for_the_model_fails_the_job_clearly(loop_redis, worker):
+def test_prompt_too_long_for_the_model_is_refused_before_queueing(loop_redis, worker):
+    store = JobStore(Settings(redis_url=loop_redis.url))
+    before = store.recent(1)
     long_prompt = " ".join(["a red circle and a blue square"] * 12)
     r = daydream(loop_redis.url, "imagine", long_prompt, "--json", "-q")
-    assert r.returncode == 1
-    record = json.loads(r.stdout.strip().splitlines()[-1])
-    assert record["state"] == "failed"
-    assert "tokens long" in record["error"] and "Shorten it" in record["error"]
+    assert r.returncode == 2, r.stderr  # the user's to fix, at once: not a job that failed after its wait
+    assert "tokens long" in r.stderr and "reads at most 32" in r.stderr and "Shorten it" in r.stderr
+    assert store.recent(1) == before  # nothing was queued
 
 
 def test_no_worker_alive_fails_within_the_timeout(tmp_path):
@@ -149,9 +152,8 @@ def test_no_worker_alive_fails_within_the_timeout(tmp_path):
         assert r.returncode == 3
         assert "No worker is alive" in r.stderr
         store = JobStore(Settings(redis_url=server.url))
-        assert store.queue_depth() == 0  # withdrawn: it will not run hours later
-        [recent] = store.recent(1)
-        assert recent.state == "cancelled"
+        assert store.dispatch.depth() == 0  # nothing waits to run hours later
+        assert store.recent(1) == []  # refused before a job was recorded
 
 
 def test_redis_unreachable_is_a_clear_error():
@@ -170,7 +172,7 @@ def _done(result: subprocess.CompletedProcess[str]) -> dict:
 
 
 def _tiles(store: JobStore, job_id: str) -> list[np.ndarray]:
-    grid = Image.open(io.BytesIO(store.get_grid(job_id))).convert("RGB")
+    grid = Image.open(io.BytesIO(store.images.grid(job_id))).convert("RGB")
     return [np.asarray(t, dtype=np.float32) for t in split_grid(grid)]
 
 
@@ -216,13 +218,13 @@ def test_reroll_keeps_the_prompt_with_new_seeds(loop_redis, worker, parent):
 def test_expired_images_are_regenerated_from_seeds(loop_redis, worker, parent):
     store = JobStore(Settings(redis_url=loop_redis.url))
     first = _done(daydream(loop_redis.url, "upscale", parent["id"], "4", "--json", "-q"))
-    kept = store.get_image(parent["id"], 4)
+    kept = store.images.image(parent["id"], 4)
     # Storage TTL passed: the parent's images are gone.
-    store.redis.delete(*[f"daydream:image:{parent['id']}:{i}" for i in range(1, 5)], f"daydream:grid:{parent['id']}")
+    store.images.forget(parent["id"])
     second = _done(daydream(loop_redis.url, "upscale", parent["id"], "4", "--json", "-q"))
-    assert store.get_image(parent["id"], 4) == kept  # regenerated bit for bit
-    a = np.asarray(Image.open(io.BytesIO(store.get_image(first["id"], 1))))
-    b = np.asarray(Image.open(io.BytesIO(store.get_image(second["id"], 1))))
+    assert store.images.image(parent["id"], 4) == kept  # regenerated bit for bit
+    a = np.asarray(Image.open(io.BytesIO(store.images.image(first["id"], 1))))
+    b = np.asarray(Image.open(io.BytesIO(store.images.image(second["id"], 1))))
     assert np.array_equal(a, b)
 
 

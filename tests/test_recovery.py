@@ -7,12 +7,13 @@ import signal
 
 import pytest
 
-from shared.job import JobKind, JobRecord, JobState, new_job_id
-from shared.params import Params
 from daydream.redis_server import RedisServer
+from shared.job import JobState
+from shared.params import Params
 from shared.settings import Settings
 from shared.store import JobStore
-from tests.workers import start_worker, stop_worker, wait_until
+from tests.support.jobs import make_job
+from tests.support.workers import start_worker, stop_worker, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -23,12 +24,10 @@ def test_job_of_a_killed_worker_is_finished_by_another():
         victim = start_worker(server.url, "victim")
         rescuer = None
         try:
-            record = JobRecord(
-                id=new_job_id(),
-                kind=JobKind.IMAGINE,
+            record = make_job(
+                user=None,
                 prompt="a green circle on a black background",
                 params=Params(steps=40),  # long enough to be killed in the middle
-                seeds=[1, 2, 3, 4],
             )
             store.submit(record)
             wait_until(lambda: store.get(record.id).progress > 0.05, 120, "the job to be half-way", victim)
@@ -40,7 +39,7 @@ def test_job_of_a_killed_worker_is_finished_by_another():
             assert done.state == JobState.DONE, done.error
             assert done.worker == "rescuer"
             assert done.attempts == 1
-            assert store.get_grid(record.id) is not None
+            assert store.images.grid(record.id) is not None
         finally:
             stop_worker(victim)
             if rescuer is not None:

@@ -9,40 +9,32 @@ import pytest
 import redis
 from rq.serializers import JSONSerializer
 
+from daydream.redis_server import RedisServer, free_port
 from shared import keys
 from shared.errors import JobNotFound, QueueFull, QueueUnavailable
-from shared.job import JobKind, JobRecord, JobState, ReplyTarget, new_job_id
-from shared.params import Params
-from daydream.redis_server import RedisServer, free_port
+from shared.job import JobRecord, JobState, ReplyTarget, new_job_id
 from shared.settings import Settings
 from shared.store import MAX_ATTEMPTS, JobStore
+from tests.support.jobs import announce_worker, make_job, queued_rq_ids, queued_rq_job
 from worker.sweeps import expire_stale, recover_orphans
 
-
-def make(user: int | None = 42, **kw) -> JobRecord:
-    return JobRecord(
-        id=new_job_id(),
-        kind=JobKind.IMAGINE,
-        prompt="a red circle",
-        params=Params(),
-        seeds=[1, 2, 3, 4],
-        user_id=user,
-        **kw,
-    )
+make = make_job
 
 
 @pytest.fixture
 def store(settings: Settings) -> JobStore:
-    return JobStore(settings)
+    store = JobStore(settings)
+    announce_worker(store, "w0")  # submit refuses a job that no live worker could run
+    return store
 
 
 def test_submit_stores_a_json_record_and_enqueues_by_name(store):
     rec = store.submit(make(reply=ReplyTarget(channel_id=5, interaction_token="secret-token")))
     assert store.get(rec.id) == rec
-    [rq_id] = store.queue.get_job_ids()
+    [rq_id] = queued_rq_ids(store)
     assert rq_id == f"{rec.id}-0"
-    job = store.queue.fetch_job(rq_id)
-    assert job.func_name == "worker.jobs.run_job"
+    job = queued_rq_job(store, rq_id)
+    assert job.func_name == "worker.pipeline.run_job" == keys.JOB_FUNC
     assert job.args == [rec.id, 0]
     assert isinstance(job.serializer, type(JSONSerializer)) or job.serializer is not None
     assert store.position(rec.id) == 1
@@ -74,7 +66,7 @@ def test_record_round_trips_through_json():
 def test_queue_position_counts_jobs_ahead(store):
     ids = [store.submit(make(user=i)).id for i in range(3)]
     assert [store.position(i) for i in ids] == [1, 2, 3]
-    assert store.queue_depth() == 3
+    assert store.dispatch.depth() == 3
 
 
 def test_per_user_limit(store):
@@ -132,13 +124,13 @@ def test_wait_wakes_on_finish_from_another_client(store, settings):
 def test_dead_workers_job_is_requeued_at_the_front(store):
     waiting = store.submit(make(user=1))
     rec = store.submit(make(user=2))
-    store.queue.remove(f"{rec.id}-0")  # the dead worker had dequeued it
+    store.dispatch.withdraw(rec)  # the dead worker had dequeued it
     store.mark_running(rec.id, "dead-worker")  # no heartbeat: it died
-    store.heartbeat("alive", {"name": "alive"})
+    announce_worker(store, "alive")
     assert recover_orphans(store) == [rec.id]
     again = store.get(rec.id)
     assert again.state == JobState.QUEUED and again.attempts == 1
-    assert store.queue.get_job_ids()[0] == f"{rec.id}-1"  # ahead of the job that was waiting
+    assert queued_rq_ids(store)[0] == f"{rec.id}-1"  # ahead of the job that was waiting
     assert store.position(waiting.id) == 2
     assert recover_orphans(store) == []  # nothing left to recover
 
@@ -157,7 +149,7 @@ def test_a_job_whose_workers_keep_dying_fails_clearly(store):
 
 def test_running_job_of_a_live_worker_is_left_alone(store):
     rec = store.submit(make())
-    store.heartbeat("busy", {"name": "busy"})
+    announce_worker(store, "busy")
     store.mark_running(rec.id, "busy")
     assert recover_orphans(store) == []
 
@@ -169,24 +161,25 @@ def test_stale_queued_jobs_expire_with_a_message(store):
     told = []
     assert expire_stale(short, lambda r, text: told.append((r.id, text))) == [rec.id]
     assert short.get(rec.id).state == JobState.EXPIRED
-    assert short.queue_depth() == 0
+    assert short.dispatch.depth() == 0
     assert told[0][0] == rec.id and "waited more than" in told[0][1]
 
 
 def test_worker_liveness_follows_the_heartbeat_ttl(settings):
     store = JobStore(dataclasses.replace(settings, worker_heartbeat_s=1))
-    store.heartbeat("w1", {"name": "w1"})
-    assert [w["name"] for w in store.live_workers()] == ["w1"]
+    announce_worker(store, "w1")
+    assert [w["name"] for w in store.dispatch.live_workers()] == ["w1"]
     ttl = store.redis.pttl(keys.worker_heartbeat("w1"))
     assert 0 < ttl <= 3000
-    store.worker_gone("w1")
-    assert store.live_workers() == []
+    store.dispatch.worker_gone("w1")
+    assert store.dispatch.live_workers() == []
 
 
 def test_records_survive_a_redis_restart_with_aof():
     server = RedisServer(appendonly=True).start()
     try:
         store = JobStore(Settings(redis_url=server.url))
+        announce_worker(store)
         rec = store.submit(make())
         server.stop()
         with pytest.raises(QueueUnavailable):

@@ -14,7 +14,7 @@ from typing import TypeVar
 from shared.settings import Settings
 from shared.store import JobStore
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 
 
@@ -54,7 +54,7 @@ def start_worker(redis_url: str, name: str, **extra: str) -> subprocess.Popen:
         env=worker_env(redis_url, **extra),
     )
     store = JobStore(Settings(redis_url=redis_url))
-    wait_until(lambda: any(w["name"] == name for w in store.live_workers()), 180, f"worker {name}", proc)
+    wait_until(lambda: any(w["name"] == name for w in store.dispatch.live_workers()), 180, f"worker {name}", proc)
     return proc
 
 
