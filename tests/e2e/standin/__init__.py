@@ -1,0 +1,105 @@
+"""A local stand-in for Discord: the REST v10 and gateway subset that
+discord.py and Daydream use, on 127.0.0.1, recording everything.
+
+In a test (same event loop):
+
+    async with Standin(token_lifetime_s=5) as discord_:
+        env = discord_.env()                # DISCORD_API_BASE, DISCORD_TOKEN, ...
+        ...start the bot against it...
+        it = await discord_.slash_command("imagine", {"prompt": "a red circle"})
+        grid = await discord_.wait_for(lambda: discord_.messages(discord_.channel_id, with_attachments=True))
+        await discord_.click(grid[0].id, grid[0].custom_ids[0])
+        other = discord_.add_member("other")
+        await discord_.react(grid[0].id, "\N{ENVELOPE}\N{VARIATION SELECTOR-16}", user=other)
+        dm = await discord_.wait_for(lambda: discord_.dms(other))  # what the bot sent `other` by DM
+        discord_.fail("POST /channels/*/messages", status=429, retry_after=0.3)
+
+Standalone, for a bot started by hand: `python -m tests.e2e.standin --port 8765`
+prints the environment to give the bot, and takes injections on
+`POST /_standin/slash`, `POST /_standin/click` and `POST /_standin/react`.
+
+Payloads follow Discord's documented shapes closely enough that discord.py
+parses them unpatched; where Discord enforces a limit that Daydream must
+respect (3 s to acknowledge, 15 min token lifetime, 2000 characters, 5×5
+buttons, custom_id ≤ 100, upload size, rate limits) the stand-in enforces it
+and answers with Discord's error code.
+
+The layers, each a module: `core` (state, queries, waiting) → `payloads`
+(Discord's JSON) → `gateway` → `messages` → `commands`, `interactions`, `rest`
+(REST handlers) and `limits` (faults, auth, rate limits) → `control` (the
+standalone mode's API) → `server` (`Standin`: routes, start, stop).
+"""
+
+from __future__ import annotations
+
+from .constants import (
+    ACK_DEADLINE_S,
+    APPLICATION_COMMAND,
+    APPLICATION_ID,
+    BOT_TOKEN,
+    CHANNEL_ID,
+    CHANNEL_MESSAGE,
+    DEFERRED_CHANNEL_MESSAGE,
+    DEFERRED_UPDATE_MESSAGE,
+    DM,
+    EPHEMERAL,
+    GUILD_ID,
+    GUILD_TEXT,
+    LOADING,
+    MEMBER_ID,
+    MESSAGE_COMPONENT,
+    TEXT_PERMISSIONS,
+    TOKEN_LIFETIME_S,
+    UPDATE_MESSAGE,
+)
+from .gateway import GatewaySocket
+from .server import Standin
+from .state import (
+    Attachment,
+    Callback,
+    Fault,
+    GatewaySession,
+    Interaction,
+    Json,
+    Message,
+    Request,
+    Revision,
+    Upload,
+    User,
+)
+from .wire import ApiError
+
+__all__ = [
+    "ACK_DEADLINE_S",
+    "APPLICATION_COMMAND",
+    "APPLICATION_ID",
+    "BOT_TOKEN",
+    "CHANNEL_ID",
+    "CHANNEL_MESSAGE",
+    "DEFERRED_CHANNEL_MESSAGE",
+    "DEFERRED_UPDATE_MESSAGE",
+    "DM",
+    "EPHEMERAL",
+    "GUILD_ID",
+    "GUILD_TEXT",
+    "LOADING",
+    "MEMBER_ID",
+    "MESSAGE_COMPONENT",
+    "TEXT_PERMISSIONS",
+    "TOKEN_LIFETIME_S",
+    "UPDATE_MESSAGE",
+    "ApiError",
+    "Attachment",
+    "Callback",
+    "Fault",
+    "GatewaySession",
+    "GatewaySocket",
+    "Interaction",
+    "Json",
+    "Message",
+    "Request",
+    "Revision",
+    "Standin",
+    "Upload",
+    "User",
+]

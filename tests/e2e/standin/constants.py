@@ -1,0 +1,87 @@
+"""Discord's numbers: limits, ids, flags, types, permissions, intents, opcodes.
+
+Names follow Discord's documentation; values are Discord's (or, for the ids,
+the stand-in's own fixed snowflakes)."""
+
+from __future__ import annotations
+
+API_PREFIX = "/api/v10"
+DISCORD_EPOCH_MS = 1_420_070_400_000
+TOKEN_LIFETIME_S = 15 * 60  # interaction tokens
+ACK_DEADLINE_S = 3.0  # first answer to an interaction
+HEARTBEAT_INTERVAL_MS = 41_250
+UPLOAD_LIMIT_BYTES = 10 * 1024 * 1024  # per file, for bots
+MAX_CONTENT_CHARS = 2000
+MAX_ACTION_ROWS = 5
+MAX_ROW_COMPONENTS = 5
+MAX_CUSTOM_ID = 100
+RATE_LIMIT = 50  # requests per bucket and window: generous, so only injected 429s slow tests
+RATE_WINDOW_S = 1.0
+RESUME_BUFFER_FRAMES = 1000  # dispatches kept per session for RESUME
+DEFAULT_WAIT_S = 10.0
+
+BOT_TOKEN = "standin-bot-token"
+APPLICATION_ID = 1_300_000_000_000_000_001  # the bot user has the application's id, as on Discord
+GUILD_ID = 1_300_000_000_000_000_002
+CHANNEL_ID = 1_300_000_000_000_000_003
+MEMBER_ID = 1_300_000_000_000_000_004
+BOT_ROLE_ID = 1_300_000_000_000_000_005
+
+# Message flags, types and gateway intents used below.
+SUPPRESS_EMBEDS = 1 << 2
+EPHEMERAL = 1 << 6
+LOADING = 1 << 7
+SUPPRESS_NOTIFICATIONS = 1 << 12
+IS_COMPONENTS_V2 = 1 << 15
+CLIENT_FLAGS = SUPPRESS_EMBEDS | EPHEMERAL | SUPPRESS_NOTIFICATIONS | IS_COMPONENTS_V2
+DEFAULT_MESSAGE = 0
+CHAT_INPUT_COMMAND_MESSAGE = 20
+GUILD_TEXT, DM = 0, 1  # channel types
+NORMAL_REACTION = 0  # reaction type (1: a super reaction)
+INTENT_GUILD_MEMBERS = 1 << 1
+INTENT_GUILD_MESSAGES = 1 << 9
+INTENT_GUILD_MESSAGE_REACTIONS = 1 << 10
+INTENT_DIRECT_MESSAGES = 1 << 12
+INTENT_DIRECT_MESSAGE_REACTIONS = 1 << 13
+
+# Interaction and callback types.
+APPLICATION_COMMAND = 2
+MESSAGE_COMPONENT = 3
+MODAL_SUBMIT = 5
+CHANNEL_MESSAGE = 4
+DEFERRED_CHANNEL_MESSAGE = 5
+DEFERRED_UPDATE_MESSAGE = 6
+UPDATE_MESSAGE = 7
+AUTOCOMPLETE_RESULT = 8
+MODAL = 9
+
+# Permissions.
+ADD_REACTIONS = 1 << 6
+VIEW_CHANNEL = 1 << 10
+SEND_MESSAGES = 1 << 11
+EMBED_LINKS = 1 << 14
+ATTACH_FILES = 1 << 15
+READ_MESSAGE_HISTORY = 1 << 16
+USE_EXTERNAL_EMOJIS = 1 << 18
+USE_APPLICATION_COMMANDS = 1 << 31
+TEXT_PERMISSIONS = (
+    ADD_REACTIONS
+    | VIEW_CHANNEL
+    | SEND_MESSAGES
+    | EMBED_LINKS
+    | ATTACH_FILES
+    | READ_MESSAGE_HISTORY
+    | USE_EXTERNAL_EMOJIS
+    | USE_APPLICATION_COMMANDS
+)
+
+# Gateway close codes (4000 and 4009 are resumable; 4004 is not).
+CLOSE_UNKNOWN_ERROR = 4000
+CLOSE_UNKNOWN_OPCODE = 4001
+CLOSE_DECODE_ERROR = 4002
+CLOSE_AUTHENTICATION_FAILED = 4004
+CLOSE_ALREADY_AUTHENTICATED = 4005
+
+# Option types Discord's client converts before sending.
+OPTION_STRING, OPTION_INTEGER, OPTION_BOOLEAN, OPTION_NUMBER = 3, 4, 5, 10
+OPTION_SUBCOMMAND, OPTION_GROUP = 1, 2
