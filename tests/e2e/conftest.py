@@ -11,48 +11,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
-import redis
 
 from daydream.redis_server import RedisServer
 from shared.settings import Settings
 from shared.store import JobStore
 
 from .processes import BotProcess, WorkerProcess, daydream_env
+from .scenario_helpers import Deployment
 from .standin import Standin
-
-
-@dataclass
-class Deployment:
-    """Everything a scenario drives: Discord (the stand-in), Redis, the bot, a worker."""
-
-    standin: Standin
-    redis_server: RedisServer
-    store: JobStore
-    bot: BotProcess
-    worker: WorkerProcess
-
-    def redis_up(self) -> bool:
-        try:
-            self.store.redis.ping()
-        except redis.RedisError:
-            return False
-        return True
-
-    async def ensure_running(self) -> None:
-        """Start whatever a previous test left down (all of it, the first time)."""
-        if not self.redis_up():
-            self.redis_server.start()
-        starts = []
-        if not self.worker.alive:
-            starts.append(self.worker.start())
-        if not self.bot.alive:
-            starts.append(self.bot.start(self.standin))
-        await asyncio.gather(*starts)
 
 
 @pytest.fixture(scope="module")

@@ -12,27 +12,25 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 import pytest_asyncio
 import redis.asyncio
 from PIL import Image
+from rq import Queue
 
 from shared import keys
 from shared.custom_id import Action, parse
 from shared.job import JobKind, JobRecord, JobState
 from shared.store import JobStore
 
-from .conftest import Deployment
-from .standin import DEFERRED_UPDATE_MESSAGE, DM, Interaction, Message, User
-from .test_scenarios import (
+from .scenario_helpers import (
     ACK_DEADLINE_S,
     ANSWER_WAIT_S,
-    REROLL_EMOJI,
+    GRID_LABELS,
     UPSCALE_LABELS,
+    Deployment,
     button_labels,
     click_result,
     command_result,
@@ -41,8 +39,10 @@ from .test_scenarios import (
     image_size,
     imagine,
     job_of,
+    redis_until,
     waiting_line_shown,
 )
+from .standin import DEFERRED_UPDATE_MESSAGE, DM, Interaction, Message, User
 
 pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),
@@ -55,7 +55,6 @@ PROMPT = f"{TEXT} --steps 4"  # every button under the upscale still samples ≥
 QUICK = "--steps 2"  # for results whose pixels do not matter
 ENVELOPE = "\N{ENVELOPE}\N{VARIATION SELECTOR-16}"  # ✉️ as Discord's clients send it
 CROSS = "\N{CROSS MARK}"  # ❌
-GRID_LABELS = [["U1", "U2", "U3", "U4"], ["V1", "V2", "V3", "V4", REROLL_EMOJI]]
 UPSCALE_ACTIONS = [Action.VARY_STRONG, Action.VARY_SUBTLE, Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE]
 # Settings' defaults (VARY_STRONG, VARY_SUBTLE, UPSCALE_SUBTLE, UPSCALE_CREATIVE in the environment).
 STRENGTHS = {
@@ -83,9 +82,15 @@ def pixels(data: bytes) -> tuple[tuple[int, int], bytes]:
         return rgb.size, rgb.tobytes()
 
 
-def rq_job_ids(store: JobStore) -> list[str]:
-    """The Daydream job ids on the RQ queue (RQ's ids are `<job id>-<attempt>`)."""
-    return [rq_id.split("-")[0] for rq_id in store.queue.get_job_ids()]
+def queue_key(store: JobStore, record: JobRecord) -> str:
+    """The Redis list of RQ's queue that the job waits on: the queue of its (model, lane)."""
+    name = store.dispatch.queue_name(record.model, record.lane)
+    return Queue(name, connection=store.redis).key
+
+
+def rq_job_ids(store: JobStore, record: JobRecord) -> list[str]:
+    """The Daydream job ids on the job's RQ queue (RQ's ids are `<job id>-<attempt>`)."""
+    return [raw.decode().split("-")[0] for raw in store.redis.lrange(queue_key(store, record), 0, -1)]
 
 
 async def first_dm(deployment: Deployment, user: User) -> Message:
@@ -109,7 +114,7 @@ async def redis_key_set(deployment: Deployment, key: str) -> bytes:
 
 async def on_rq_queue(deployment: Deployment, store: JobStore, job_id: str) -> None:
     """Return once the job is on RQ's queue: the bot saves the record, then enqueues it."""
-    key = store.queue.key
+    key = queue_key(store, store.get(job_id))
 
     async def check(client: redis.asyncio.Redis) -> bool | None:
         ids = [raw.decode().split("-")[0] for raw in await client.lrange(key, 0, -1)]
@@ -118,30 +123,10 @@ async def on_rq_queue(deployment: Deployment, store: JobStore, job_id: str) -> N
     await redis_until(deployment, key, check, f"job {job_id} on the RQ queue")
 
 
-async def redis_until(deployment: Deployment, key: str, check: Callable, what: str) -> Any:
-    """`check(client)` once it is not None, re-read on every keyspace notification for `key`."""
-    client = redis.asyncio.Redis.from_url(deployment.redis_server.url)
-    try:
-        await client.config_set("notify-keyspace-events", "K$l")
-        async with client.pubsub() as pubsub:
-            await pubsub.subscribe(f"__keyspace@0__:{key}")
-
-            async def value() -> Any:
-                while (found := await check(client)) is None:
-                    async for message in pubsub.listen():
-                        if message["type"] == "message":
-                            break
-                return found
-
-            return await deployment.bot.until(asyncio.wait_for(value(), ANSWER_WAIT_S), what)
-    finally:
-        await client.aclose()
-
-
-def add_standby_heartbeat(store: JobStore) -> None:
-    """Make Redis say a worker is alive while none listens on the queue: the bot then
-    accepts a job (it refuses one when no worker is alive) and it stays waiting."""
-    info = {"name": STANDBY_WORKER, "device": "none", "job": None}
+def add_standby_heartbeat(store: JobStore, models: list[str]) -> None:
+    """Make Redis say a worker holding `models` is alive while none listens on their queues:
+    the bot then accepts a job (it refuses one no live worker can serve) and it stays waiting."""
+    info = {"name": STANDBY_WORKER, "device": "none", "job": None, "models": models}
     with store.redis.pipeline() as pipe:
         pipe.sadd(keys.WORKERS, STANDBY_WORKER)
         pipe.set(keys.worker_heartbeat(STANDBY_WORKER), json.dumps(info), ex=120)
@@ -274,8 +259,9 @@ async def test_cross_on_a_waiting_job_cancels_it(deployment: Deployment) -> None
     member = standin.member
     prompt = "a purple cone on a green table"
 
+    [live] = store.dispatch.live_workers()
     await worker.stop()  # nobody takes the job off the queue...
-    add_standby_heartbeat(store)  # ...yet the bot accepts it
+    add_standby_heartbeat(store, live["models"])  # ...yet the bot accepts it
     try:
         it = await imagine(deployment, f"{prompt} {QUICK}")
         await waiting_line_shown(deployment, it)
@@ -283,7 +269,8 @@ async def test_cross_on_a_waiting_job_cancels_it(deployment: Deployment) -> None
         # The bot notes which job the waiting line shows once the job is queued: that is what ❌ reads.
         job_id = (await redis_key_set(deployment, f"{keys.PREFIX}:message:{waiting.id}")).decode()
         await on_rq_queue(deployment, store, job_id)  # the link is written just before the job is queued
-        assert store.get(job_id).state == JobState.QUEUED and job_id in rq_job_ids(store)
+        queued = store.get(job_id)
+        assert queued.state == JobState.QUEUED and job_id in rq_job_ids(store, queued)
         assert not waiting.custom_ids and not waiting.attachments
 
         await standin.react(waiting.id, CROSS)
@@ -296,10 +283,10 @@ async def test_cross_on_a_waiting_job_cancels_it(deployment: Deployment) -> None
         assert not waiting.deleted and not waiting.custom_ids and not waiting.attachments
         record = store.get(job_id)
         assert record.state == JobState.CANCELLED, (record.state, record.error)
-        assert job_id not in rq_job_ids(store) and store.position(job_id) is None
+        assert job_id not in rq_job_ids(store, record) and store.position(job_id) is None
         assert job_id not in {m.decode() for m in store.redis.zrange(keys.QUEUED, 0, -1)}
     finally:
-        store.worker_gone(STANDBY_WORKER)
+        store.dispatch.worker_gone(STANDBY_WORKER)
         await worker.start()
     # Still cancelled with a worker on the queue again.
     assert store.get(job_id).state == JobState.CANCELLED
