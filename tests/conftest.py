@@ -14,6 +14,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from daydream.redis_server import RedisServer
 from shared.settings import Settings
 from tests.support.discord_api import Harness, start_bot
+from tests.support.discord_http import FakeDiscord
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +43,12 @@ async def harness(settings: Settings) -> AsyncIterator[Harness]:
     """A started bot against the real redis-server and a recording Discord (tests/support/discord_api.py)."""
     async for h in start_bot(settings):
         yield h
+
+
+@pytest.fixture
+def discord() -> Iterator[FakeDiscord]:
+    """Discord's REST API as a worker's delivery meets it (tests/support/discord_http.py)."""
+    server = FakeDiscord()
+    server.start()
+    yield server
+    server.close()

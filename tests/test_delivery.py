@@ -32,14 +32,6 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"grid-bytes" * 50
 
 
 @pytest.fixture
-def discord() -> Iterator[FakeDiscord]:
-    server = FakeDiscord()
-    server.start()
-    yield server
-    server.close()
-
-
-@pytest.fixture
 def dd_settings(settings: Settings, discord: FakeDiscord) -> Settings:
     return dataclasses.replace(settings, discord_api_base=discord.base, progress_interval_s=0.0)
 

@@ -58,7 +58,7 @@ def test_widening_keeps_what_the_model_computes() -> None:
 
 
 def test_loss_weighting_keeps_high_noise_steps_in_play() -> None:
-    from worker.embedded.train import MIN_SNR_GAMMA, loss_weight
+    from worker.embedded.objective import MIN_SNR_GAMMA, loss_weight
 
     snr = torch.tensor([1e-4, 1.0, 100.0])
     plain = loss_weight(snr, "min-snr")
@@ -70,7 +70,7 @@ def test_loss_weighting_keeps_high_noise_steps_in_play() -> None:
 
 
 def test_learning_rate_warms_up_then_decays_over_the_whole_run() -> None:
-    from worker.embedded.train import learning_rate
+    from worker.embedded.objective import learning_rate
 
     def lr(step: int, warm_from: int = 0, decay: str = "cosine") -> float:
         return learning_rate(step, 4e-4, warm_from=warm_from, warmup=200, start=0, total=7000, decay=decay, floor=0.1)
@@ -106,7 +106,7 @@ def test_sampling_timesteps_follow_the_shift_and_the_strength() -> None:
 
 def test_object_mask_and_weights_follow_the_drawn_object() -> None:
     from worker.embedded import scenes
-    from worker.embedded.train import OBJECT_DILATE_PX, object_mask, pixel_weights
+    from worker.embedded.objective import OBJECT_DILATE_PX, object_mask, pixel_weights
 
     scene = scenes.Scene("blue", (scenes.SceneObject("yellow", "square", "top left", "small"),))
     img = np.asarray(scenes.render(scene, 64), dtype=np.float32)
