@@ -33,7 +33,6 @@ class AsyncStore:
         returns the place in line the job will take."""
 
         def prepare() -> int:
-            self.sync.ping()
             self.sync.check(job)
             return self.sync.dispatch.next_position(job.model, job.lane)
 

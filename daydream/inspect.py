@@ -13,7 +13,6 @@ from shared.store import JobStore
 
 def cmd_job(args: argparse.Namespace, settings: Settings) -> int:
     store = JobStore(settings)
-    store.ping()
     job = store.get(args.job_id)
     written = write_result(store, job, args.output)
     if args.json:
@@ -28,7 +27,6 @@ def cmd_job(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     store = JobStore(settings)
-    store.ping()
     workers = store.dispatch.live_workers()
     depths = store.dispatch.depths()
     recent = store.recent(args.recent)

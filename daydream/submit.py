@@ -132,7 +132,6 @@ def _wait_for(store: JobStore, job: JobRecord, args: argparse.Namespace) -> JobR
 
 
 def submit_and_wait(store: JobStore, job: JobRecord, args: argparse.Namespace) -> int:
-    store.ping()
     _await_worker(store, job.model, args.worker_timeout)
     store.submit(job)
     if args.detach:
@@ -151,7 +150,6 @@ def _child(
     args: argparse.Namespace, settings: Settings, action: Action, index: int, strength: float | None = None
 ) -> int:
     store = JobStore(settings)
-    store.ping()
     parent = store.get(args.job_id)
     if parent.state != JobState.DONE:
         raise InvalidRequest(

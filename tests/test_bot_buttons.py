@@ -7,6 +7,7 @@ lives in the bot's memory, which is what makes buttons survive a restart."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -200,6 +201,26 @@ async def test_v3_queues_four_new_variations_of_image_3(harness: Harness) -> Non
     # V buttons may be clicked again: each click is a new set of variations.
     await click(h, parent, Action.VARY, 3)
     assert len(queued_jobs(h)) == 2
+
+
+async def test_a_button_and_a_parent_of_an_earlier_version_still_work(harness: Harness) -> None:
+    """A grid posted before this version: its custom_id typed out as it was minted,
+    its record as that version wrote it (its MODEL source, no lane)."""
+    h = harness
+    worker_alive(h.store)
+    parent = saved_parent(h)
+    raw = json.loads(h.store.redis.get(keys.job(parent.id)))
+    del raw["lane"], raw["inputs"]
+    h.store.redis.set(keys.job(parent.id), json.dumps({**raw, "model": "embedded"}))
+    await h.click(f"dd:v:{parent.id}:3", grid_components(parent.id))
+    child = only_child(h)
+    assert (child.kind, child.parent_id, child.index, child.model, child.lane) == (
+        JobKind.VARIATION,
+        parent.id,
+        3,
+        "embedded",
+        "fast",
+    )
 
 
 async def test_reroll_queues_the_same_prompt_with_new_seeds(harness: Harness) -> None:

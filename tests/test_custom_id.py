@@ -65,3 +65,19 @@ def test_upscale_buttons():
         "Upscale (Subtle)",
         "Upscale (Creative)",
     ]
+
+
+@pytest.mark.parametrize(
+    ("minted", "action", "index"),
+    [
+        # custom_ids as posted under results by every version so far (`dd:<action>:<job>:<index>`)
+        ("dd:u:0123456789abcdef0123456789abcdef:2", Action.UPSCALE, 2),
+        ("dd:v:0123456789abcdef0123456789abcdef:4", Action.VARY, 4),
+        ("dd:r:0123456789abcdef0123456789abcdef:0", Action.REROLL, 0),
+        ("dd:vt:0123456789abcdef0123456789abcdef:0", Action.VARY_SUBTLE, 0),
+        ("dd:uc:0123456789abcdef0123456789abcdef:0", Action.UPSCALE_CREATIVE, 0),
+    ],
+)
+def test_buttons_minted_by_earlier_versions_still_parse(minted: str, action: Action, index: int) -> None:
+    assert parse(minted) == ButtonRef(action, "0123456789abcdef0123456789abcdef", index)
+    assert encode(action, "0123456789abcdef0123456789abcdef", index) == minted  # and are what we mint today

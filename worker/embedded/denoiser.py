@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from diffusers import DDPMScheduler, DPMSolverMultistepScheduler, UNet2DConditionModel
+from diffusers import DDPMScheduler, UNet2DConditionModel
 from torch import nn
 
 from worker.embedded.textenc import EMBED_DIM
@@ -203,10 +203,6 @@ def sampling_timesteps(steps: int, strength: float = 1.0, shift: float = NOISE_S
 
 def train_scheduler() -> DDPMScheduler:
     return DDPMScheduler(**SCHEDULER_CONFIG)
-
-
-def sample_scheduler() -> DPMSolverMultistepScheduler:
-    return DPMSolverMultistepScheduler(**SCHEDULER_CONFIG, algorithm_type="dpmsolver++", solver_order=2)
 
 
 def fold(images: torch.Tensor) -> torch.Tensor:
