@@ -25,9 +25,12 @@ buttons, custom_id ≤ 100, upload size, rate limits) the stand-in enforces it
 and answers with Discord's error code.
 
 The layers, each a module: `core` (state, queries, waiting) → `payloads`
-(Discord's JSON) → `gateway` → `messages` → `commands`, `interactions`, `rest`
-(REST handlers) and `limits` (faults, auth, rate limits) → `control` (the
-standalone mode's API) → `server` (`Standin`: routes, start, stop).
+(Discord's JSON) → `gateway` → `messages` (with `validation`: what Discord
+refuses in a body) → `channels` (DMs, threads, forums) → `commands`,
+`interactions`, `rest` (REST handlers) and `limits` (faults, auth, rate limits,
+invalid requests) → `control` (the standalone mode's API) → `server`
+(`Standin`: routes, start, stop). `state` holds what is recorded, `wire`
+Discord's HTTP conventions, `constants` its numbers.
 """
 
 from __future__ import annotations
@@ -36,21 +39,33 @@ from .constants import (
     ACK_DEADLINE_S,
     APPLICATION_COMMAND,
     APPLICATION_ID,
+    ATTACH_FILES,
+    BOT_ROLE_ID,
     BOT_TOKEN,
     CHANNEL_ID,
     CHANNEL_MESSAGE,
+    CONTEXT_BOT_DM,
     DEFERRED_CHANNEL_MESSAGE,
     DEFERRED_UPDATE_MESSAGE,
     DM,
     EPHEMERAL,
+    GUILD_FORUM,
     GUILD_ID,
     GUILD_TEXT,
+    INVALID_REQUEST_LIMIT,
+    INVALID_REQUEST_WINDOW_S,
     LOADING,
+    MANAGE_MESSAGES,
     MEMBER_ID,
     MESSAGE_COMPONENT,
+    PUBLIC_THREAD,
+    READ_MESSAGE_HISTORY,
+    SEND_MESSAGES,
+    SEND_MESSAGES_IN_THREADS,
     TEXT_PERMISSIONS,
     TOKEN_LIFETIME_S,
     UPDATE_MESSAGE,
+    VIEW_CHANNEL,
 )
 from .gateway import GatewaySocket
 from .server import Standin
@@ -73,21 +88,33 @@ __all__ = [
     "ACK_DEADLINE_S",
     "APPLICATION_COMMAND",
     "APPLICATION_ID",
+    "ATTACH_FILES",
+    "BOT_ROLE_ID",
     "BOT_TOKEN",
     "CHANNEL_ID",
     "CHANNEL_MESSAGE",
+    "CONTEXT_BOT_DM",
     "DEFERRED_CHANNEL_MESSAGE",
     "DEFERRED_UPDATE_MESSAGE",
     "DM",
     "EPHEMERAL",
+    "GUILD_FORUM",
     "GUILD_ID",
     "GUILD_TEXT",
+    "INVALID_REQUEST_LIMIT",
+    "INVALID_REQUEST_WINDOW_S",
     "LOADING",
+    "MANAGE_MESSAGES",
     "MEMBER_ID",
     "MESSAGE_COMPONENT",
+    "PUBLIC_THREAD",
+    "READ_MESSAGE_HISTORY",
+    "SEND_MESSAGES",
+    "SEND_MESSAGES_IN_THREADS",
     "TEXT_PERMISSIONS",
     "TOKEN_LIFETIME_S",
     "UPDATE_MESSAGE",
+    "VIEW_CHANNEL",
     "ApiError",
     "Attachment",
     "Callback",

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from .constants import (
+    CONTEXT_BOT_DM,
     OPTION_BOOLEAN,
     OPTION_GROUP,
     OPTION_INTEGER,
@@ -77,10 +78,12 @@ class Commands(StandinCore):
 
     # --- what Discord's client sends when a member runs one --------------------------------
 
-    def _find_command(self, name: str) -> Json | None:
-        for scope in (self.guild_id, None):
+    def _find_command(self, name: str, *, in_dm: bool = False) -> Json | None:
+        """The chat command a member can run here: in the bot's DM, only a global one whose
+        contexts include the bot DM (or, without contexts, whose dm_permission is not false)."""
+        for scope in (None,) if in_dm else (self.guild_id, None):
             for (cmd_name, cmd_type), cmd in self._commands.get(scope, {}).items():
-                if cmd_name == name and cmd_type == 1:
+                if cmd_name == name and cmd_type == 1 and (not in_dm or usable_in_dm(cmd)):
                     return cmd
         return None
 
@@ -111,6 +114,13 @@ class Commands(StandinCore):
             if missing:
                 raise ValueError(f"required options missing: {missing} (Discord's client would not send this)")
         return out
+
+
+def usable_in_dm(command: Json) -> bool:
+    contexts = command.get("contexts")
+    if contexts is not None:
+        return CONTEXT_BOT_DM in contexts
+    return command.get("dm_permission", True) is not False
 
 
 def check_option(spec: Json, value: Any) -> None:

@@ -227,7 +227,7 @@ class StandinCore:
             "flags": 0,
         }
 
-    def _dm_channel(self, channel_id: int, recipient: User) -> Json:
+    def _dm_channel(self, channel_id: int, *, recipient: User) -> Json:
         return {
             "id": str(channel_id),
             "type": DM,

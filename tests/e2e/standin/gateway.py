@@ -71,6 +71,23 @@ class Gateway(Payloads):
         for sock in [s for s in self._sockets if s.open]:
             await asyncio.wait_for(sock.ws.close(code=code, message=b"stand-in: injected disconnect"), 10.0)
 
+    async def request_reconnect(self) -> None:
+        """RECONNECT (op 7) on every identified connection, as Discord sends before moving a
+        session: the client closes the connection and RESUMEs on a new one."""
+        for sock in self._identified_sockets():
+            await sock.send({"op": 7, "d": None, "s": None, "t": None})
+
+    async def invalidate_sessions(self, *, resumable: bool) -> None:
+        """INVALID_SESSION (op 9) on every identified connection, with `d: resumable`: the client
+        RESUMEs after `true`; after `false` the sessions are gone and it has to IDENTIFY again."""
+        for sock in self._identified_sockets():
+            if not resumable and sock.session is not None:
+                sock.session.invalidated = True
+            await sock.send({"op": 9, "d": resumable, "s": None, "t": None})
+
+    def _identified_sockets(self) -> list[GatewaySocket]:
+        return [s for s in self._sockets if s.open and s.session is not None]
+
     # --- the connection -----------------------------------------------------------------
 
     async def _gateway(self, request: web.Request) -> web.StreamResponse:

@@ -9,6 +9,7 @@ import time
 
 from aiohttp import web
 
+from .channels import Channels
 from .commands import Commands
 from .constants import (
     APPLICATION_COMMAND,
@@ -20,18 +21,18 @@ from .constants import (
     DEFERRED_CHANNEL_MESSAGE,
     DEFERRED_UPDATE_MESSAGE,
     EPHEMERAL,
+    GUILD_FORUM,
     LOADING,
     MESSAGE_COMPONENT,
     MODAL,
     MODAL_SUBMIT,
     UPDATE_MESSAGE,
 )
-from .messages import Messages
 from .state import Callback, Interaction, Json, Message, Upload, User, walk_components
 from .wire import ApiError, form_error, json_response, read_body
 
 
-class Interactions(Messages, Commands):
+class Interactions(Channels, Commands):
     # --- what members do ----------------------------------------------------------------
 
     async def slash_command(
@@ -41,21 +42,30 @@ class Interactions(Messages, Commands):
         *,
         user: User | None = None,
         channel_id: int | None = None,
+        in_dm: bool = False,
         validate: bool = True,
         wait_connected: bool = True,
         timeout: float = DEFAULT_WAIT_S,
     ) -> Interaction:
-        """A member runs `/name` (`"admin status"` for a subcommand) with `options` ({name: value}).
+        """A member runs `/name` (`"admin status"` for a subcommand) with `options` ({name: value}),
+        in `channel_id` (the main channel by default), or with `in_dm` in their DM with the bot.
 
         With `validate`, only what Discord's client would send is allowed: a
-        registered command, known options, required ones present, lengths,
-        ranges and choices respected. `validate=False` forges anything."""
+        registered command (in a DM, a global one allowed there), known options,
+        required ones present, lengths, ranges and choices respected.
+        `validate=False` forges anything."""
         if wait_connected:
             await self.wait_connected(timeout)  # a starting bot registers its commands before it connects
+        user = user or self.member
+        if in_dm:
+            channel_id = self.open_dm(user)
+        elif channel_id is not None and self.channels[channel_id]["type"] == GUILD_FORUM:
+            raise LookupError(f"channel {channel_id} is a forum: commands are run in its posts")
         words = name.split()
-        command = self._find_command(words[0])
+        command = self._find_command(words[0], in_dm=in_dm)
         if command is None and validate:
-            raise LookupError(f"/{words[0]} is not registered (global or guild {self.guild_id})")
+            where = "as a global command usable in DMs" if in_dm else f"(global or guild {self.guild_id})"
+            raise LookupError(f"/{words[0]} is not registered {where}")
         declared = (command or {}).get("options", [])
         data_options = self._command_options(words[1:], declared, options or {}, validate)
         data: Json = {
@@ -116,7 +126,7 @@ class Interactions(Messages, Commands):
             token=token,
             user=user,
             channel_id=channel_id,
-            guild_id=self.guild_id,
+            guild_id=None if channel_id in self.dm_channels else self.guild_id,
             payload=payload,
             created_at=now,
             expires_at=now + self.token_lifetime_s,
@@ -170,6 +180,8 @@ class Interactions(Messages, Commands):
                 response_message_loading=message.loading,
                 response_message_ephemeral=message.ephemeral,
             )
+        if message is not None and kind in (CHANNEL_MESSAGE, UPDATE_MESSAGE):
+            # Only a message sent or updated is a resource: a deferral's "thinking…" is not one.
             answer["resource"] = {"type": kind, "message": self._message_payload(message)}
         return json_response(answer)
 

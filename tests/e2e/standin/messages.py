@@ -5,6 +5,7 @@ and what members do to them (reactions)."""
 from __future__ import annotations
 
 import mimetypes
+import re
 import time
 from datetime import UTC, datetime
 
@@ -24,7 +25,7 @@ from .constants import (
 )
 from .gateway import Gateway
 from .state import Attachment, Interaction, Json, Message, Revision, Upload, User, Via
-from .validation import check_components, check_content
+from .validation import MENTION_TYPES, check_message
 from .wire import ApiError, form_error, image_size
 
 
@@ -80,6 +81,7 @@ class Messages(Gateway):
             if len(upload.data) > self.upload_limit_bytes:
                 raise ApiError(413, "Request entity too large", 40005)
         entries: list[Json] | None = payload.get("attachments")
+        # Listed, uploads are kept only if listed too (`{"id": <n of files[n]>}`): the others are dropped.
         kept_existing = list(existing) if entries is None else []
         by_id = {a.id: a for a in existing}
         meta: dict[int, Json] = {}
@@ -92,7 +94,7 @@ class Messages(Gateway):
             else:
                 raise form_error(["attachments", position, "id"], "ATTACHMENT_NOT_FOUND", "Unknown attachment.")
         added = []
-        for index in sorted(uploads):
+        for index in sorted(uploads) if entries is None else sorted(meta):
             upload, entry = uploads[index], meta.get(index, {})
             filename = entry.get("filename") or upload.filename
             width, height = image_size(upload.data)
@@ -112,24 +114,43 @@ class Messages(Gateway):
     def _apply(self, message: Message, payload: Json, uploads: dict[int, Upload], via: Via, *, created: bool) -> None:
         """Set the fields a create or edit payload carries, check Discord's limits, record a revision."""
         content = (payload["content"] if "content" in payload else message.content) or ""
-        check_content(content)
         flags = message.flags
         if "flags" in payload and payload["flags"] is not None:
             # Ephemerality is fixed at creation; the others are the client's to choose.
             settable = CLIENT_FLAGS if created else SUPPRESS_EMBEDS | IS_COMPONENTS_V2
             flags = (flags & ~settable) | (int(payload["flags"]) & settable)
         components = (payload["components"] or []) if "components" in payload else message.components
-        check_components(components, flags)
+        check_message(payload, content, components, flags)
         embeds = (payload["embeds"] or []) if "embeds" in payload else message.embeds
         attachments = self._new_attachments(payload, uploads, message.attachments)
         if not (content or embeds or attachments or components or payload.get("sticker_ids") or payload.get("poll")):
             raise ApiError(400, "Cannot send an empty message", 50006)
         message.content, message.flags, message.components = content, flags & ~LOADING, components
+        if created or "content" in payload or "allowed_mentions" in payload:
+            message.mentions, message.mention_roles, message.mention_everyone = self._mentions(
+                content, payload.get("allowed_mentions")
+            )
+        if created:
+            message.nonce = payload.get("nonce")
         message.embeds = [{"type": "rich", **e} for e in embeds]
         message.attachments = attachments
         if not created:
             message.edited_at, message.edited_timestamp = time.monotonic(), datetime.now(UTC).isoformat()
         self._record_revision(message, via)
+
+    def _mentions(self, content: str, allowed: Json | None) -> tuple[list[int], list[int], bool]:
+        """Who the content pings (users, roles, @everyone/@here) once `allowed_mentions` is applied;
+        without it, Discord parses them all."""
+        parse = set(MENTION_TYPES if allowed is None else allowed.get("parse") or [])
+        users = {int(u) for u in (allowed or {}).get("users") or []}
+        roles = {int(r) for r in (allowed or {}).get("roles") or []}
+        named_users = dict.fromkeys(int(u) for u in re.findall(r"<@!?(\d+)>", content))  # in order, once each
+        named_roles = dict.fromkeys(int(r) for r in re.findall(r"<@&(\d+)>", content))
+        return (
+            [u for u in named_users if u in self.users and ("users" in parse or u in users)],
+            [r for r in named_roles if "roles" in parse or r in roles],
+            "everyone" in parse and bool(re.search(r"@(everyone|here)\b", content)),
+        )
 
     def _record_revision(self, message: Message, via: Via) -> None:
         message.revisions.append(
@@ -144,13 +165,19 @@ class Messages(Gateway):
         )
 
     def _new_message(
-        self, channel_id: int, via: Via, *, kind: int = DEFAULT_MESSAGE, interaction: Interaction | None = None
+        self,
+        channel_id: int,
+        via: Via,
+        *,
+        kind: int = DEFAULT_MESSAGE,
+        interaction: Interaction | None = None,
+        author: User | None = None,
     ) -> Message:
         return Message(
             id=self._snowflake(),
             channel_id=channel_id,
             guild_id=None if channel_id in self.dm_channels else self.guild_id,
-            author=self.bot_user,
+            author=author or self.bot_user,
             via=via,
             type=kind,
             interaction_id=interaction.id if interaction else None,

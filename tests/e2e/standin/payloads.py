@@ -8,9 +8,13 @@ import hashlib
 from .constants import (
     APPLICATION_COMMAND,
     BOT_ROLE_ID,
+    CONTEXT_BOT_DM,
+    CONTEXT_GUILD,
+    DM_APP_PERMISSIONS,
     INTENT_GUILD_MEMBERS,
     READ_MESSAGE_HISTORY,
     TEXT_PERMISSIONS,
+    THREAD_TYPES,
     USE_APPLICATION_COMMANDS,
     VIEW_CHANNEL,
 )
@@ -61,7 +65,12 @@ class Payloads(StandinCore):
         # Without the GUILD_MEMBERS intent Discord sends only the bot's own member.
         users = self.users.values() if intents & INTENT_GUILD_MEMBERS else [self.bot_user]
         members = [self._member(u) for u in users]
-        channels = [{k: v for k, v in c.items() if k != "guild_id"} for c in self.channels.values()]
+        channels = [
+            {k: v for k, v in c.items() if k != "guild_id"}
+            for c in self.channels.values()
+            if c["type"] not in THREAD_TYPES
+        ]
+        threads = [c for c in self.channels.values() if c["type"] in THREAD_TYPES]  # the active ones
         return {
             "id": str(self.guild_id),
             "name": "Daydream stand-in",
@@ -104,7 +113,7 @@ class Payloads(StandinCore):
             "member_count": len(self.users),
             "members": members,
             "channels": channels,
-            "threads": [],
+            "threads": threads,
             "presences": [],
             "voice_states": [],
             "stage_instances": [],
@@ -139,15 +148,17 @@ class Payloads(StandinCore):
             "timestamp": self._timestamp(m.id),
             "edited_timestamp": None,
             "tts": False,
-            "mention_everyone": "@everyone" in m.content,
-            "mentions": [self.users[u].payload() for u in m.mentions if u in self.users],
-            "mention_roles": [],
+            "mention_everyone": m.mention_everyone,
+            "mentions": [self.users[u].payload() for u in m.mentions],
+            "mention_roles": [str(r) for r in m.mention_roles],
             "attachments": [self._attachment_payload(m, a) for a in m.attachments],
             "embeds": m.embeds,
             "components": m.components,
             "pinned": False,
             "flags": m.flags,
         }
+        if m.nonce is not None:
+            payload["nonce"] = m.nonce
         if m.edited_timestamp is not None:
             payload["edited_timestamp"] = m.edited_timestamp
         if m.guild_id is not None:
@@ -164,7 +175,7 @@ class Payloads(StandinCore):
                 }
                 for emoji, users in m.reactions.items()
             ]
-        if m.via != "bot":
+        if m.via in ("interaction", "webhook"):
             payload["webhook_id"] = str(self.application_id)
             payload["application_id"] = str(self.application_id)
         if m.interaction_id is not None:
@@ -173,7 +184,7 @@ class Payloads(StandinCore):
                 "id": str(it.id),
                 "type": it.type,
                 "user": it.user.payload(),
-                "authorizing_integration_owners": {"0": str(it.guild_id)},
+                "authorizing_integration_owners": {"0": str(it.guild_id or 0)},
             }
             if it.type == APPLICATION_COMMAND:
                 metadata["name"] = it.payload["data"]["name"]
@@ -188,6 +199,26 @@ class Payloads(StandinCore):
     def _interaction_payload(
         self, interaction_id: int, token: str, kind: int, data: Json, user: User, channel_id: int
     ) -> Json:
+        if channel_id in self.dm_channels:
+            # In the bot's DM: the user, no member and no guild; context 1; "0" for the guild install.
+            return {
+                "id": str(interaction_id),
+                "application_id": str(self.application_id),
+                "type": kind,
+                "data": data,
+                "channel": self.dm_channels[channel_id],
+                "channel_id": str(channel_id),
+                "user": user.payload(),
+                "token": token,
+                "version": 1,
+                "app_permissions": str(DM_APP_PERMISSIONS),
+                "locale": "en-US",
+                "entitlements": [],
+                "entitlement_sku_ids": [],
+                "authorizing_integration_owners": {"0": "0"},
+                "context": CONTEXT_BOT_DM,
+                "attachment_size_limit": self.upload_limit_bytes,
+            }
         channel = self.channels[channel_id]
         return {
             "id": str(interaction_id),
@@ -207,7 +238,7 @@ class Payloads(StandinCore):
             "entitlements": [],
             "entitlement_sku_ids": [],
             "authorizing_integration_owners": {"0": str(self.guild_id)},
-            "context": 0,
+            "context": CONTEXT_GUILD,
             "attachment_size_limit": self.upload_limit_bytes,
         }
 

@@ -3,15 +3,25 @@ members, channels, messages, reactions, and the CDN for attachments."""
 
 from __future__ import annotations
 
+import time
+
 from aiohttp import web
 
-from .constants import ADD_REACTIONS, ATTACH_FILES, READ_MESSAGE_HISTORY, SEND_MESSAGES, VIEW_CHANNEL
-from .messages import Messages
-from .state import Message
-from .wire import ApiError, form_error, json_response, read_body
+from .channels import Channels
+from .constants import (
+    ADD_REACTIONS,
+    ATTACH_FILES,
+    MANAGE_MESSAGES,
+    NONCE_WINDOW_S,
+    READ_MESSAGE_HISTORY,
+    VIEW_CHANNEL,
+)
+from .state import Json, Message
+from .validation import check_nonce
+from .wire import ApiError, FormErrors, form_error, json_response, read_body
 
 
-class Rest(Messages):
+class Rest(Channels):
     # --- users, application, gateway ---------------------------------------------------------
 
     async def _get_me(self, request: web.Request) -> web.Response:
@@ -42,12 +52,7 @@ class Rest(Messages):
             raise form_error(["recipient_id"], "NUMBER_TYPE_COERCE", "Value is not snowflake.") from None
         if recipient is None or recipient.bot:
             raise ApiError(400, "Invalid Recipient(s)", 50033)
-        channel_id = self.dm_channel_id(recipient)
-        if channel_id is None:
-            channel_id = self._snowflake()
-            self.dm_channels[channel_id] = self._dm_channel(channel_id, recipient)
-            self._changed()
-        return json_response(self.dm_channels[channel_id])
+        return json_response(self.dm_channels[self.open_dm(recipient)])
 
     async def _get_member(self, request: web.Request) -> web.Response:
         if int(request.match_info["guild_id"]) != self.guild_id:
@@ -102,11 +107,38 @@ class Rest(Messages):
         channel_id = self._channel_of(request)
         payload, uploads = await read_body(request)
         if self._in_guild(channel_id):
-            self._require(SEND_MESSAGES | (ATTACH_FILES if uploads else 0))
+            self._require(self._send_permission(channel_id) | (ATTACH_FILES if uploads else 0))
         elif int(self.dm_channels[channel_id]["recipients"][0]["id"]) in self.dms_closed:
             raise ApiError(403, "Cannot send messages to this user", 50007)
+        earlier = self._nonce_match(channel_id, payload)
+        if earlier is not None:
+            return json_response(self._message_payload(earlier))  # enforce_nonce: the first message, no new one
         message = await self._create(channel_id, payload, uploads, "bot")
         return json_response(self._message_payload(message))
+
+    def _nonce_match(self, channel_id: int, payload: Json) -> Message | None:
+        """With `enforce_nonce`, the bot's message of the past few minutes in this channel that
+        carried the same nonce (checked after the body is: a bad nonce is refused first)."""
+        nonce = payload.get("nonce")
+        if not payload.get("enforce_nonce") or nonce is None:
+            return None
+        errors = FormErrors()
+        check_nonce(nonce, errors)
+        errors.raise_any()
+        since = time.monotonic() - NONCE_WINDOW_S
+        return next(
+            (
+                m
+                for m in self._messages.values()
+                if m.channel_id == channel_id
+                and m.author.id == self.bot_user.id
+                and m.nonce is not None
+                and str(m.nonce) == str(nonce)
+                and m.created_at >= since
+                and not m.deleted
+            ),
+            None,
+        )
 
     async def _get_channel_message(self, request: web.Request) -> web.Response:
         message = self._channel_message(request)
@@ -116,13 +148,20 @@ class Rest(Messages):
 
     async def _patch_channel_message(self, request: web.Request) -> web.Response:
         message = self._channel_message(request)
+        if message.author.id != self.bot_user.id:
+            raise ApiError(403, "Cannot edit a message authored by another user", 50005)
         payload, uploads = await read_body(request)
         if uploads:
             self._require(ATTACH_FILES)
         return json_response(self._message_payload(await self._edit(message, payload, uploads, "bot")))
 
     async def _delete_channel_message(self, request: web.Request) -> web.Response:
-        await self._delete(self._channel_message(request))
+        message = self._channel_message(request)
+        if message.author.id != self.bot_user.id:
+            if message.guild_id is None:
+                raise ApiError(403, "Cannot execute action on a DM channel", 50003)
+            self._require(MANAGE_MESSAGES)  # another's message: only moderators delete it
+        await self._delete(message)
         return web.Response(status=204)
 
     async def _put_reaction(self, request: web.Request) -> web.Response:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
-import re
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ if TYPE_CHECKING:
     from .gateway import GatewaySocket
 
 Json = dict[str, Any]
-Via = Literal["bot", "interaction", "webhook"]
+Via = Literal["bot", "interaction", "webhook", "member"]  # who made a message, or a revision of it
 
 
 def walk_components(components: list[Json]) -> Iterator[Json]:
@@ -94,10 +93,14 @@ class Message:
     channel_id: int
     guild_id: int | None
     author: User
-    via: Via  # who created it: the bot token, an interaction callback, or the interaction webhook
+    via: Via  # who created it: the bot token, an interaction callback, the interaction webhook, a member
     type: int
     content: str = ""
     flags: int = 0
+    mentions: list[int] = field(default_factory=list)  # users pinged: in the content and allowed_mentions
+    mention_roles: list[int] = field(default_factory=list)
+    mention_everyone: bool = False
+    nonce: int | str | None = None
     attachments: list[Attachment] = field(default_factory=list)
     components: list[Json] = field(default_factory=list)
     embeds: list[Json] = field(default_factory=list)
@@ -125,10 +128,6 @@ class Message:
     @property
     def loading(self) -> bool:
         return bool(self.flags & LOADING)
-
-    @property
-    def mentions(self) -> list[int]:
-        return [int(m) for m in re.findall(r"<@!?(\d+)>", self.content)]
 
     def attachment(self, filename: str) -> Attachment:
         for a in self.attachments:
@@ -175,7 +174,7 @@ class Interaction:
     token: str
     user: User
     channel_id: int
-    guild_id: int
+    guild_id: int | None  # None in the bot's DM
     payload: Json  # exactly what INTERACTION_CREATE carried
     created_at: float
     expires_at: float
@@ -228,10 +227,22 @@ class Request:
     received_at: float
     status: int | None = None
     fault: str | None = None  # "injected", "rate_limit" when the stand-in refused it
+    query: dict[str, str] = field(default_factory=dict)
+    user_agent: str = ""
+    content_type: str = ""  # without its parameters: "application/json", "multipart/form-data"
+    body: Any = None  # the JSON body, or a multipart body's `payload_json`; None when there was none
+    files: tuple[int, ...] = ()  # the n of each `files[n]` part
+    rate_limit_scope: str | None = None  # X-RateLimit-Scope of a 429: "user", "global" or "shared"
 
     @property
     def key(self) -> str:
         return f"{self.method} {self.path}"
+
+    @property
+    def invalid(self) -> bool:
+        """What Discord counts toward its ban of an IP that makes too many invalid requests:
+        401, 403 and 429 answers, except 429s of a shared rate limit."""
+        return self.status in (401, 403) or (self.status == 429 and self.rate_limit_scope != "shared")
 
 
 @dataclass
@@ -242,6 +253,7 @@ class Fault:
     status: int | None = None
     retry_after: float = 0.0
     is_global: bool = False
+    shared: bool = False  # a 429 of a shared resource's limit (X-RateLimit-Scope: shared)
     delay_s: float = 0.0
     times: int | None = 1  # None: until cleared
     body: Json | None = None

@@ -3,12 +3,14 @@ bodies as JSON or multipart (`payload_json` + `files[n]`)."""
 
 from __future__ import annotations
 
+import email.policy
 import io
 import json
 import re
+from email.parser import BytesParser
 from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from .state import Json, Upload
 
@@ -32,34 +34,63 @@ class ApiError(Exception):
         return json_response(body, status=self.status)
 
 
-def form_error(path: list[str | int], code: str, message: str) -> ApiError:
+Path = list[str | int]
+
+
+def form_error(path: Path, code: str, message: str) -> ApiError:
     """400 Invalid Form Body (50035) with the error at `path` in Discord's `errors` tree."""
-    errors: Json = {"_errors": [{"code": code, "message": message}]}
-    for key in reversed(path):
-        errors = {str(key): errors}
-    return ApiError(400, "Invalid Form Body", 50035, errors)
+    errors = FormErrors()
+    errors.add(path, code, message)
+    return errors.error()
+
+
+class FormErrors:
+    """Every problem of one body, gathered into one `errors` tree, as Discord reports them:
+    `{"components": {"0": {"components": {"1": {"label": {"_errors": [{code, message}]}}}}}}`."""
+
+    def __init__(self) -> None:
+        self.tree: Json = {}
+
+    def add(self, path: Path, code: str, message: str) -> None:
+        node = self.tree
+        for key in path:
+            node = node.setdefault(str(key), {})
+        node.setdefault("_errors", []).append({"code": code, "message": message})
+
+    def error(self) -> ApiError:
+        return ApiError(400, "Invalid Form Body", 50035, self.tree)
+
+    def raise_any(self) -> None:
+        if self.tree:
+            raise self.error()
+
+
+def parse_body(content_type: str, raw: bytes) -> tuple[Any, dict[int, Upload]]:
+    """JSON, or multipart with `payload_json` and `files[n]` (how Discord takes attachments)."""
+    try:
+        if content_type.startswith("multipart/"):
+            payload: Any = {}
+            uploads: dict[int, Upload] = {}
+            header = f"Content-Type: {content_type}\r\n\r\n".encode()
+            for part in BytesParser(policy=email.policy.HTTP).parsebytes(header + raw).iter_parts():
+                name = part.get_param("name", header="content-disposition")
+                data = part.get_payload(decode=True)
+                if not isinstance(data, bytes):
+                    continue
+                if name == "payload_json":
+                    payload = json.loads(data.decode())
+                elif isinstance(name, str) and (m := re.fullmatch(r"files\[(\d+)\]", name)):
+                    uploads[int(m[1])] = Upload(part.get_filename() or f"file{m[1]}", data)
+            return payload, uploads
+        return (json.loads(raw.decode()) if raw else {}), {}
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(400, "The request body contains invalid JSON.", 50109) from None
 
 
 async def read_body(request: web.Request) -> tuple[Json, dict[int, Upload]]:
-    """JSON, or multipart with `payload_json` and `files[n]` (how Discord takes attachments)."""
-    try:
-        if request.content_type.startswith("multipart/"):
-            payload: Json = {}
-            uploads: dict[int, Upload] = {}
-            reader = await request.multipart()
-            async for part in reader:
-                if not isinstance(part, BodyPartReader):
-                    continue
-                if part.name == "payload_json":
-                    payload = json.loads(await part.text())
-                elif part.name and (m := re.fullmatch(r"files\[(\d+)\]", part.name)):
-                    uploads[int(m[1])] = Upload(part.filename or f"file{m[1]}", bytes(await part.read()))
-            return payload, uploads
-        if request.body_exists:
-            return await request.json(), {}
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError(400, "The request body contains invalid JSON.", 50109) from None
-    return {}, {}
+    """The request's body, parsed (the middleware read it already: the same bytes, cached by aiohttp)."""
+    payload, uploads = parse_body(request.headers.get("Content-Type", ""), await request.read())
+    return payload, uploads
 
 
 def image_size(data: bytes) -> tuple[int | None, int | None]:
