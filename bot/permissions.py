@@ -19,8 +19,17 @@ from shared.settings import Settings
 
 # Past the 15-minute token the worker posts a plain channel message with the
 # bot token, which needs these. Checked at submit time so nobody waits for a
-# result that can never be delivered.
+# result that can never be delivered. In a thread (a forum post is one) Discord
+# checks Send Messages in Threads instead of Send Messages.
 REQUIRED_PERMISSIONS = {"send_messages": "Send Messages", "attach_files": "Attach Files"}
+REQUIRED_IN_THREADS = {"send_messages_in_threads": "Send Messages in Threads", "attach_files": "Attach Files"}
+THREADS = frozenset(
+    {discord.ChannelType.public_thread, discord.ChannelType.private_thread, discord.ChannelType.news_thread}
+)
+
+
+def in_thread(interaction: discord.Interaction) -> bool:
+    return getattr(interaction.channel, "type", None) in THREADS
 
 
 def missing_bot_permissions(interaction: discord.Interaction) -> str | None:
@@ -30,7 +39,8 @@ def missing_bot_permissions(interaction: discord.Interaction) -> str | None:
     if interaction.guild_id is None:
         return None
     perms = interaction.app_permissions
-    missing = [label for flag, label in REQUIRED_PERMISSIONS.items() if not getattr(perms, flag)]
+    required = REQUIRED_IN_THREADS if in_thread(interaction) else REQUIRED_PERMISSIONS
+    missing = [label for flag, label in required.items() if not getattr(perms, flag)]
     return messages.missing_bot_permissions(missing) if missing else None
 
 

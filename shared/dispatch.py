@@ -23,12 +23,16 @@ from typing import Any
 
 import redis
 from rq import Queue, SimpleWorker
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
 from rq.serializers import JSONSerializer
+from rq.worker import WorkerStatus
 
 from shared import keys, record, tokens
-from shared.connection import redis_errors
-from shared.errors import NoWorkerAlive
+from shared.connection import connect, redis_errors
+from shared.errors import NoWorkerAlive, QueueUnavailable
 from shared.job import DEFAULT_LANE, JobRecord
+from shared.leases import Leases
 from shared.models import ModelSpec, model_name, spec_from_dict
 from shared.settings import Settings
 
@@ -38,6 +42,29 @@ LANES = ("turbo", "fast", "relax")  # priority order
 RQ_RESULT_TTL_S = 3600  # RQ's own result of run_job ("done", "failed" …); Daydream's record is the truth
 RQ_FAILURE_TTL_S = 7 * 24 * 3600
 TOKENIZER_TTL_S = 7 * 24 * 3600  # refreshed with every heartbeat of a worker that holds it
+BELL_KEEP = 100  # wake-up tokens kept per model (each wakes one idle worker)
+IDLE_WAIT_S = 5  # an idle worker re-checks its queues at least this often
+OUTAGE_BACKOFF_S = (0.5, 10.0)  # first and longest wait between tries while Redis is down
+
+# The pick: the first job of the first non-empty queue, in priority order, and
+# in the same step a lease on it for the worker that took it. A worker that
+# dies right after the pick leaves a lease that lapses, never a job nobody holds.
+PICK = """
+local n = #KEYS - 2
+for i = 1, n do
+  local rq_id = redis.call('LPOP', KEYS[i])
+  if rq_id then
+    local job, attempt = string.match(rq_id, '^(.+)-(%d+)$')
+    if job then
+      redis.call('HSET', ARGV[4] .. job, 'worker', ARGV[1], 'attempt', attempt, 'rq_id', rq_id, 'queue', KEYS[i])
+      redis.call('ZADD', KEYS[n + 1], tonumber(ARGV[2]) + tonumber(ARGV[3]), job)
+      redis.call('SADD', KEYS[n + 2], job)
+    end
+    return {KEYS[i], rq_id}
+  end
+end
+return false
+"""
 
 
 def rq_id(job: JobRecord) -> str:
@@ -47,10 +74,12 @@ def rq_id(job: JobRecord) -> str:
 
 @redis_errors
 class Dispatch:
-    def __init__(self, conn: redis.Redis, settings: Settings) -> None:
+    def __init__(self, conn: redis.Redis, settings: Settings, leases: Leases) -> None:
         self._redis = conn
         self.settings = settings
+        self.leases = leases
         self._queues: dict[str, Queue] = {}
+        self._pick = conn.register_script(PICK)
 
     # -- queues ------------------------------------------------------------
     def queue_name(self, model: str, lane: str = DEFAULT_LANE) -> str:
@@ -73,6 +102,7 @@ class Dispatch:
         return order[: order.index(lane) + 1]
 
     def enqueue(self, job: JobRecord, *, at_front: bool = False) -> None:
+        """Onto the job's (model, lane) queue, and ring that model's bell."""
         self._queue(self.queue_name(job.model, job.lane)).enqueue_call(
             keys.JOB_FUNC,
             args=[job.id, job.attempts],
@@ -84,6 +114,30 @@ class Dispatch:
             at_front=at_front,
             description=f"{job.kind} {job.prompt[:60]}",
         )
+        with self._redis.pipeline(transaction=False) as pipe:
+            pipe.lpush(keys.bell(job.model), 1)
+            pipe.ltrim(keys.bell(job.model), 0, BELL_KEEP - 1)
+            pipe.execute()
+
+    def worker_queue_names(self, models: list[str]) -> list[str]:
+        """The queues a worker holding `models` takes from, in the order it serves them."""
+        return [self.queue_name(m, lane) for lane in LANES for m in models] + [self.legacy_queue_name]
+
+    def take(self, worker: str, models: list[str]) -> tuple[str, str] | None:
+        """Pick the next job for `worker` and lease it: (queue name, RQ job id), or None."""
+        names = self.worker_queue_names(models)
+        picked = self._pick(
+            keys=[self._queue(n).key for n in names] + [keys.LEASES, keys.held(worker)],
+            args=[worker, int(time.time() * 1000), int(self.leases.ttl_s * 1000), keys.lease("")],
+        )  # fmt: skip
+        if not picked:
+            return None
+        queue_key, rq_job_id = (part.decode() for part in picked)
+        return queue_key.removeprefix(Queue.redis_queue_namespace_prefix), rq_job_id
+
+    def wait_for_work(self, models: list[str], timeout: float) -> None:
+        """Block until a job is enqueued for one of `models` (or `timeout` passes)."""
+        self._redis.blpop([keys.bell(m) for m in models], timeout=max(1, round(timeout)))
 
     def withdraw(self, job: JobRecord) -> bool:
         """Take the job's current attempt off its queue (cancel, expiry). True if it was there."""
@@ -125,12 +179,22 @@ class Dispatch:
         return int(self._redis.llen(self._queue(name).key))
 
     # -- workers -------------------------------------------------------------
-    def worker(self, name: str, models: list[str]) -> SimpleWorker:
-        """The RQ worker for a process holding `models`: a SimpleWorker (no fork
-        per job: the model stays resident and CUDA is never re-initialised)."""
-        names = [self.queue_name(m, lane) for lane in LANES for m in models] + [self.legacy_queue_name]
-        return SimpleWorker(
-            [self._queue(n) for n in names], connection=self._redis, serializer=JSONSerializer, name=name
+    def worker(self, holder: str, models: list[str], rq_name: str | None = None) -> DaydreamWorker:
+        """The RQ worker for the process `holder` (the name its leases and heartbeat
+        carry) holding `models` (see DaydreamWorker). `rq_name`: RQ's name for it,
+        new each time the process starts a work loop again after a Redis outage.
+        It gets a connection of its own: RQ stretches its socket timeout to the
+        length of its blocking dequeue, which the store's calls must not inherit."""
+        conn = connect(self.settings.redis_url)
+        queues = [Queue(n, connection=conn, serializer=JSONSerializer) for n in self.worker_queue_names(models)]
+        return DaydreamWorker(
+            queues,
+            connection=conn,
+            serializer=JSONSerializer,
+            name=rq_name or holder,
+            dispatch=self,
+            holder=holder,
+            models=models,
         )
 
     def announce(self, name: str, info: dict[str, Any], specs: list[tuple[ModelSpec, str | None]]) -> None:
@@ -186,3 +250,69 @@ class Dispatch:
             return raw.decode() if raw is not None else None
 
         return tokens.counter(spec.tokenizer, fetch)
+
+
+class DaydreamWorker(SimpleWorker):
+    """RQ's SimpleWorker (no fork per job: the model stays resident and CUDA is
+    never re-initialised) with Daydream's pick: the next job and its lease in
+    one atomic step (`Dispatch.take`), woken by the model's bell instead of a
+    BLPOP on the queues. RQ still runs the job and keeps its registries."""
+
+    def __init__(self, *args: Any, dispatch: Dispatch, holder: str, models: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.dispatch = dispatch
+        self.holder = holder
+        self.models = models
+        self.stop_requested_by_signal = False
+
+    def request_stop(self, signum: Any, frame: Any) -> None:
+        self.stop_requested_by_signal = True
+        super().request_stop(signum, frame)
+
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: int | None, max_idle_time: int | None = None
+    ) -> tuple[Job, Queue] | None:
+        self.set_state(WorkerStatus.IDLE)
+        self.procline("Listening on " + ",".join(self.queue_names()))
+        started = time.monotonic()
+        backoff = OUTAGE_BACKOFF_S[0]
+        while True:
+            try:
+                self.heartbeat()
+                if self.should_run_maintenance_tasks:
+                    self.run_maintenance_tasks()
+                picked = self.dispatch.take(self.holder, self.models)
+                if picked is not None:
+                    job_and_queue = self._fetch(*picked)
+                    if job_and_queue is not None:
+                        self.heartbeat()
+                        return job_and_queue
+                    continue
+                if timeout is None or self._stop_requested:
+                    return None  # burst mode: the queues are empty
+                waited = time.monotonic() - started
+                if max_idle_time is not None and waited >= max_idle_time:
+                    return None
+                self.dispatch.wait_for_work(self.models, min(IDLE_WAIT_S, timeout))
+                backoff = OUTAGE_BACKOFF_S[0]
+            except (redis.ConnectionError, redis.TimeoutError, QueueUnavailable) as exc:
+                # Ride through: the model stays loaded, the loop goes on when Redis is back.
+                self.log.warning("Worker %s: Redis unavailable (%s); retrying in %.1f s", self.name, exc, backoff)
+                if self._stop_requested:
+                    return None
+                time.sleep(backoff)
+                backoff = min(backoff * 2, OUTAGE_BACKOFF_S[1])
+
+    def _fetch(self, queue_name: str, rq_job_id: str) -> tuple[Job, Queue] | None:
+        queue = next((q for q in self.queues if q.name == queue_name), None)
+        try:
+            job = self.job_class.fetch(rq_job_id, connection=self.connection, serializer=self.serializer)
+        except NoSuchJobError:
+            # RQ's own copy expired (its queued TTL passed): the expiry sweep ends the record.
+            logger.info("job %s was picked but RQ no longer has it; skipping", rq_job_id)
+            self.dispatch.leases.release(rq_job_id.rsplit("-", 1)[0])
+            return None
+        if queue is None:
+            queue = Queue(queue_name, connection=self.connection, serializer=self.serializer)
+        self.log.info("Worker %s: %s: %s", self.name, queue.name, job.id)
+        return job, queue

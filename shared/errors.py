@@ -160,7 +160,12 @@ class ResultTooLarge(JobFailed):
 
 
 class DeliveryFailed(JobFailed):
-    """Discord refused or kept failing the delivery of a result."""
+    """Discord refused or kept failing the delivery of a result. `permanent`: it
+    will refuse again (the channel is gone, or the bot may not post there)."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 # -- the host's configuration ------------------------------------------------------

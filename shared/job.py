@@ -105,6 +105,7 @@ class JobRecord:
     finished_at: float | None = None
     progress: float = 0.0
     error: str | None = None
+    undelivered: str | None = None  # done, but Discord refused the result (why); `daydream job` has it
     width: int | None = None
     height: int | None = None
     images: int = 0  # how many images the result holds (4 for a grid, 1 for an upscale)
@@ -150,6 +151,7 @@ class JobRecord:
             "images": self.images,
             "inputs": [record.dump(i) for i in self.inputs],
             "error": self.error,
+            "undelivered": self.undelivered,
             "guild_id": self.reply.guild_id,
             "channel_id": self.reply.channel_id,
             "message_id": self.reply.message_id,

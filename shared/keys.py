@@ -2,8 +2,8 @@
 `daydream:` so an admin can see (and flush) it at a glance; RQ keeps its own
 keys under `rq:` (queues are named by shared/dispatch.py).
 
-Only shared/store.py, shared/images.py, shared/claims.py and
-shared/dispatch.py touch Redis; they build every key here."""
+Only the store's modules (store, images, claims, leases, dispatch) touch
+Redis; they build every key here."""
 
 from __future__ import annotations
 
@@ -79,6 +79,25 @@ def sweep(kind: str, job_id: str, attempt: int | None = None) -> str:
     """One live worker claims each recovery or expiry of a job, not all of them."""
     suffix = "" if attempt is None else f":{attempt}"
     return f"{PREFIX}:{kind}:{job_id}{suffix}"
+
+
+# -- leases (shared/leases.py) and the pick (shared/dispatch.py) ------------------------
+def lease(job_id: str) -> str:
+    """Hash: the worker holding the job, its attempt, its RQ id and queue."""
+    return f"{PREFIX}:lease:{job_id}"
+
+
+LEASES = f"{PREFIX}:leases"  # sorted set: job id → lease expiry (ms)
+
+
+def held(worker: str) -> str:
+    """Set: the jobs a worker holds a lease on (its heartbeat renews them)."""
+    return f"{PREFIX}:held:{worker}"
+
+
+def bell(model: str) -> str:
+    """A list enqueue pushes to, so idle workers of the model wake at once (BLPOP)."""
+    return f"{PREFIX}:bell:{model}"
 
 
 # -- workers and models (shared/dispatch.py) ------------------------------------------

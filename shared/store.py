@@ -24,6 +24,7 @@ from shared.dispatch import Dispatch
 from shared.errors import JobNotFound, QueueFull, QueueUnavailable, Superseded
 from shared.images import ImageStore
 from shared.job import FINISHED, JobRecord, JobState
+from shared.leases import Leases
 from shared.models import ModelSpec, check_servable
 from shared.settings import RECORD_TTL_S, Settings
 
@@ -68,7 +69,8 @@ class JobStore:
     def __init__(self, settings: Settings, conn: redis.Redis | None = None) -> None:
         self.settings = settings
         self.redis = conn or connect(settings.redis_url)  # for the store's parts, and tests; nobody else
-        self.dispatch = Dispatch(self.redis, settings)
+        self.leases = Leases(self.redis, settings.worker_heartbeat_s)
+        self.dispatch = Dispatch(self.redis, settings, self.leases)
         self.images = ImageStore(self.redis, settings)
         self.claims = Claims(self.redis, self.find)
         self._admit = self.redis.register_script(ADMIT)
@@ -226,8 +228,9 @@ class JobStore:
         return job
 
     def finish(self, job_id: str, state: JobState, *, attempt: int | None = None, **changes: Any) -> JobRecord:
-        """Record the end of a job and wake every waiter."""
+        """Record the end of a job, drop its lease, and wake every waiter."""
         job = self.update(job_id, attempt=attempt, state=state, finished_at=time.time(), **changes)
+        self.leases.release(job_id)
         with self.redis.pipeline() as pipe:
             pipe.zrem(keys.QUEUED, job_id)
             pipe.srem(keys.RUNNING, job_id)
@@ -240,8 +243,10 @@ class JobStore:
         return job
 
     def requeue(self, job: JobRecord, reason: str) -> JobRecord:
-        """Put a job whose worker died back at the front of its queue, as a new attempt."""
+        """Put a job whose worker died (or lost its lease) back at the front of its
+        queue, as a new attempt: the old attempt's writes are refused from now on."""
         job = self.update(job.id, state=JobState.QUEUED, worker=None, attempts=job.attempts + 1, progress=0.0)
+        self.leases.release(job.id)
         with self.redis.pipeline() as pipe:
             pipe.srem(keys.RUNNING, job.id)
             pipe.zadd(keys.QUEUED, {job.id: time.time()})

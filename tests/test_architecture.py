@@ -28,6 +28,7 @@ REDIS_MODULES = {
     "shared/store.py",
     "shared/images.py",
     "shared/claims.py",
+    "shared/leases.py",
     "shared/dispatch.py",
     "shared/connection.py",
 }

@@ -148,6 +148,18 @@ async def test_missing_channel_permissions_are_named(
     assert "server admin must grant it" in harness.discord.calls[0].content
 
 
+async def test_in_a_thread_send_messages_in_threads_is_what_counts(harness: Harness) -> None:
+    worker_alive(harness.store)
+    not_in_threads = discord.Permissions(view_channel=True, send_messages=True, attach_files=True)
+    await harness.imagine("a lighthouse", app_permissions=not_in_threads, thread=True)
+    assert_refused_at_once(harness, "**Send Messages in Threads**")
+    harness.discord.calls.clear()
+    in_threads = discord.Permissions(view_channel=True, send_messages_in_threads=True, attach_files=True)
+    await harness.imagine("a lighthouse", app_permissions=in_threads, thread=True)
+    assert harness.discord.answers[0].payload["type"] == DEFERRED_THINKING  # accepted, without Send Messages
+    assert harness.store.dispatch.depth("embedded") == 1
+
+
 async def test_no_worker_alive_is_explained(harness: Harness) -> None:
     await harness.imagine("a lighthouse")
     assert_withdrawn(harness, "No image worker is running")

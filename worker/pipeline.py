@@ -12,20 +12,24 @@ attempt. `run` is numbered steps, the same for every kind:
 6. finish.
 
 Every write carries the attempt number (`Superseded` when the job was handed
-to another worker meanwhile: this one then writes nothing more). A job always
-ends in a final state with its result or a clear error, and the user is told
-either way."""
+to another worker meanwhile: this one then writes, posts and edits nothing
+more). A Redis outage is ridden out: each step that must reach Redis retries
+until `OUTAGE_DEADLINE_S`; past it the job is left to the lease's recovery. A
+job always ends in a final state with its result or a clear error, and the
+user is told either way."""
 
 from __future__ import annotations
 
 import io
 import logging
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from PIL import Image
 
 from shared import messages
-from shared.errors import DaydreamError, Superseded, Unsupported
+from shared.errors import DaydreamError, DeliveryFailed, QueueUnavailable, Superseded, Unsupported
 from shared.grid import encode_for_upload
 from shared.job import JobRecord, JobState
 from shared.models import check_servable
@@ -35,11 +39,15 @@ from worker.handlers import HANDLERS, Context, encode
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 PREVIEW_SIDE = 256  # progress previews are small: each edit re-uploads them
 PROGRESS_STORE_INTERVAL_S = 0.2  # how often the record's progress is written (`daydream imagine`'s bar)
+OUTAGE_DEADLINE_S = 300.0  # how long a step waits for Redis to come back
+OUTAGE_BACKOFF_S = (0.5, 10.0)  # first and longest wait between tries
 
 # What run_job returns (RQ keeps it as the job's result for an hour).
-DONE, FAILED, CANCELLED, STALE, MISSING = "done", "failed", "cancelled", "stale", "missing"
+DONE, FAILED, CANCELLED, STALE, MISSING, OUTAGE = "done", "failed", "cancelled", "stale", "missing", "outage"
 
 
 def run_job(job_id: str, attempt: int = 0) -> str:
@@ -49,7 +57,7 @@ def run_job(job_id: str, attempt: int = 0) -> str:
 def run(rt: runtime.WorkerRuntime, job_id: str, attempt: int) -> str:
     store = rt.store
     # 1. Load the record; skip what is settled.
-    job = store.find(job_id)
+    job = ride("reading the job", store.find, job_id)
     if job is None:
         logger.warning("job %s has no record (expired?); nothing to do", job_id)
         return MISSING
@@ -58,9 +66,9 @@ def run(rt: runtime.WorkerRuntime, job_id: str, attempt: int) -> str:
         return STALE
     rt.current_job = job_id
     try:
-        if store.cancel_requested(job_id):
+        if ride("checking for a cancel", store.cancel_requested, job_id):
             return _cancelled(rt, job, attempt, messages.CANCELLED_BEFORE_START)
-        job = store.mark_running(job_id, rt.name, attempt=attempt)
+        job = ride("starting the job", store.mark_running, job_id, rt.name, attempt=attempt)
         # 2. Check the inputs.
         handler = HANDLERS.get(job.kind)
         if handler is None:
@@ -71,26 +79,42 @@ def run(rt: runtime.WorkerRuntime, job_id: str, attempt: int) -> str:
         # 4. Store, where any worker on any host can read it.
         encoded = encode(result)
         first = result.images[0]
-        job = store.store_result(
-            job_id, attempt, encoded.pngs, encoded.grid_png,
+        job = ride(
+            "storing the result", store.store_result, job_id, attempt, encoded.pngs, encoded.grid_png,
             images=len(result.images), width=first.width, height=first.height, progress=1.0,
         )  # fmt: skip
         # 5. Deliver.
         limit = rt.settings.upload_limit_bytes
         data, filename = encode_for_upload(encoded.shown, limit, stem=messages.file_stem(job), png=encoded.shown_png)
-        rt.delivery.result(job, data, filename, result.content, result.components)
+        undelivered = None
+        try:
+            ride("delivering", rt.delivery.result, job, data, filename, result.content, result.components, attempt)
+        except DeliveryFailed as exc:
+            # The result exists: keep the job done, say why it is not in the channel.
+            logger.warning("job %s is done but could not be delivered: %s", job_id, exc)
+            undelivered = str(exc)
         # 6. Finish.
-        store.finish(job_id, JobState.DONE, attempt=attempt)
+        ride("finishing", store.finish, job_id, JobState.DONE, attempt=attempt, undelivered=undelivered)
         return DONE
     except Superseded as exc:
         # Another worker holds the job now (this one lost its lease): stop writing.
         logger.warning("%s; this worker stops here", exc)
         return STALE
+    except QueueUnavailable:
+        # Redis stayed away past the deadline: nothing can be written. Once it is
+        # back, this worker hands the job back (or its lease lapses elsewhere).
+        logger.error("job %s: Redis unavailable for %.0f s; leaving it to be re-queued", job_id, OUTAGE_DEADLINE_S)
+        rt.abandoned.add((job_id, attempt))
+        return OUTAGE
     except GenerationCancelled:
         return _cancelled(rt, job, attempt, messages.CANCELLED_WHILE_RUNNING)
     except DaydreamError as exc:
         logger.info("job %s failed: %s", job_id, exc)
         return _failed(rt, job, attempt, str(exc))
+    except (SystemExit, KeyboardInterrupt):
+        # A cold stop mid-job (a second SIGTERM): hand the job back at once.
+        hand_back(rt, job_id, attempt, "its worker was stopped")
+        raise
     except Exception as exc:
         if isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower():
             logger.warning("job %s ran out of memory: %s", job_id, exc)
@@ -104,6 +128,34 @@ def run(rt: runtime.WorkerRuntime, job_id: str, attempt: int) -> str:
             rt.announce()  # `daydream status` shows the worker idle at once
         except DaydreamError:
             logger.warning("could not refresh the heartbeat after job %s", job_id, exc_info=True)
+
+
+def ride(what: str, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+    """`fn(...)`, retried while Redis is unavailable, up to OUTAGE_DEADLINE_S."""
+    deadline = time.monotonic() + OUTAGE_DEADLINE_S
+    delay = OUTAGE_BACKOFF_S[0]
+    while True:
+        try:
+            return fn(*args, **kwargs)
+        except QueueUnavailable:
+            if time.monotonic() + delay > deadline:
+                raise
+            logger.warning("Redis unavailable while %s; retrying in %.1f s", what, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, OUTAGE_BACKOFF_S[1])
+
+
+def hand_back(rt: runtime.WorkerRuntime, job_id: str, attempt: int, reason: str) -> bool:
+    """Put a job this worker holds back on its queue now (if it still holds it)."""
+    try:
+        job = rt.store.find(job_id)
+        if job is None or job.finished or job.attempts != attempt:
+            return False
+        rt.store.requeue(job, reason=reason)
+        return True
+    except DaydreamError as exc:
+        logger.warning("could not hand job %s back (%s); its lease will lapse", job_id, exc)
+        return False
 
 
 def _failed(rt: runtime.WorkerRuntime, job: JobRecord, attempt: int, text: str) -> str:
@@ -120,10 +172,13 @@ def _end(
 ) -> str:
     """Finish the job as `state` and tell its user; STALE if this attempt is superseded."""
     try:
-        rt.store.finish(job.id, state, attempt=attempt, error=error)
+        ride("finishing", rt.store.finish, job.id, state, attempt=attempt, error=error)
     except Superseded as exc:
         logger.warning("%s; not finishing it as %s", exc, state)
         return STALE
+    except QueueUnavailable:
+        rt.abandoned.add((job.id, attempt))
+        return OUTAGE
     try:
         rt.delivery.failure(job, told)
     except Exception:  # telling the user must never turn a handled failure into a crash
@@ -136,13 +191,21 @@ def _progress_reporter(rt: runtime.WorkerRuntime, job: JobRecord, attempt: int) 
     last = {"stored": 0.0}
 
     def report(fraction: float, preview: PreviewFn | None) -> None:
-        # Cooperative cancel: a SimpleWorker cannot kill its own job.
-        if store.cancel_requested(job.id):
-            raise GenerationCancelled
-        now = time.monotonic()
-        if now - last["stored"] >= PROGRESS_STORE_INTERVAL_S or fraction >= 1.0:
-            last["stored"] = now
-            store.update(job.id, attempt=attempt, progress=round(fraction, 3))  # Superseded stops sampling
+        try:
+            # Cooperative cancel: a SimpleWorker cannot kill its own job.
+            if store.cancel_requested(job.id):
+                raise GenerationCancelled
+            now = time.monotonic()
+            if now - last["stored"] >= PROGRESS_STORE_INTERVAL_S or fraction >= 1.0:
+                last["stored"] = now
+                store.update(job.id, attempt=attempt, progress=round(fraction, 3))  # Superseded stops sampling
+            if not rt.delivery.progress_due(job):
+                return
+            current = store.find(job.id)
+            if current is None or current.attempts != attempt:
+                raise Superseded(job.id, attempt, current.attempts if current else None)
+        except QueueUnavailable:
+            return  # progress is cosmetic: sampling goes on through a Redis blip
         png = None
         if preview is not None and job.reply.interaction_token:
             png = lambda: _thumbnail_png(preview())  # noqa: E731 - made only when an edit is due

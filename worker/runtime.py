@@ -47,6 +47,8 @@ class WorkerRuntime:
     started_at: float = field(default_factory=time.time)
     current_job: str | None = None
     jobs_done: int = 0
+    # (job id, attempt) of jobs given up during a Redis outage: handed back once it is over.
+    abandoned: set[tuple[str, int]] = field(default_factory=set)
 
     @property
     def spec(self) -> ModelSpec:

@@ -1,7 +1,8 @@
 """Housekeeping every live worker runs on its heartbeat: re-queue jobs whose
-worker died (long before RQ's 10-minute maintenance would notice), and end
-jobs that waited past their queue TTL with a message to their user. One live
-worker takes each job's recovery or expiry (a sweep claim), not all of them."""
+lease lapsed (their worker died, froze or lost Redis, whether or not it had
+marked them running; long before RQ's 10-minute maintenance would notice), and
+end jobs that waited past their queue TTL with a message to their user. One
+live worker takes each job's recovery or expiry (a sweep claim), not all of them."""
 
 from __future__ import annotations
 
@@ -18,8 +19,23 @@ logger = logging.getLogger(__name__)
 TellFailure = Callable[[JobRecord, str], None]
 
 
+def recover_lapsed(store: JobStore, tell_failure: TellFailure | None = None) -> list[str]:
+    """Jobs whose lease lapsed: back on their queue as a new attempt, or failed
+    clearly after MAX_ATTEMPTS holders stopped on them."""
+    recovered = []
+    for lease in store.leases.lapsed():
+        job = store.find(lease.job_id)
+        if job is None or job.finished or job.attempts != lease.attempt:
+            store.leases.release(lease.job_id)  # settled, or already handed on: a stale lease
+            continue
+        if _recover(store, job, f"worker {lease.worker} stopped renewing its lease", tell_failure):
+            recovered.append(job.id)
+    return recovered
+
+
 def recover_orphans(store: JobStore, tell_failure: TellFailure | None = None) -> list[str]:
-    """Jobs marked running whose worker's heartbeat has expired."""
+    """Jobs marked running, without a lease, whose worker's heartbeat has expired:
+    started by a worker of the version before leases."""
     live = {w["name"] for w in store.dispatch.live_workers()}
     recovered = []
     for job_id in store.running_ids():
@@ -27,19 +43,24 @@ def recover_orphans(store: JobStore, tell_failure: TellFailure | None = None) ->
         if job is None:
             store.forget(job_id)
             continue
-        if job.state != JobState.RUNNING or job.worker in live:
+        if job.state != JobState.RUNNING or job.worker in live or store.leases.get(job_id) is not None:
             continue
-        if not store.claims.claim_sweep("recover", job_id, job.attempts):
-            continue
-        if job.attempts + 1 >= MAX_ATTEMPTS:
-            text = messages.gave_up(job.attempts + 1)
-            store.finish(job_id, JobState.FAILED, error=text)
-            if tell_failure is not None:
-                tell_failure(job, text)
-        else:
-            store.requeue(job, reason=f"worker {job.worker} stopped mid-job")
-        recovered.append(job_id)
+        if _recover(store, job, f"worker {job.worker} stopped mid-job", tell_failure):
+            recovered.append(job_id)
     return recovered
+
+
+def _recover(store: JobStore, job: JobRecord, reason: str, tell_failure: TellFailure | None) -> bool:
+    if not store.claims.claim_sweep("recover", job.id, job.attempts):
+        return False  # another live worker took this one
+    if job.attempts + 1 >= MAX_ATTEMPTS:
+        text = messages.gave_up(job.attempts + 1)
+        store.finish(job.id, JobState.FAILED, error=text)
+        if tell_failure is not None:
+            tell_failure(job, text)
+    else:
+        store.requeue(job, reason=reason)
+    return True
 
 
 def expire_stale(store: JobStore, tell_failure: TellFailure | None = None) -> list[str]:

@@ -136,8 +136,9 @@ def interaction_payload(
     app_permissions: discord.Permissions = ALL_NEEDED,
     member_permissions: discord.Permissions | None = None,
     message: dict[str, Any] | None = None,
+    thread: bool = False,
 ) -> dict[str, Any]:
-    """An INTERACTION_CREATE payload from a server text channel."""
+    """An INTERACTION_CREATE payload from a server text channel (or a thread in it)."""
     interaction_id = next(ids)
     payload: dict[str, Any] = {
         "id": str(interaction_id),
@@ -172,6 +173,11 @@ def interaction_payload(
             "permissions": str((member_permissions or discord.Permissions.general()).value),
         },
     }
+    if thread:  # a public thread (type 11), as a forum post also is
+        payload["channel"].update(type=11, parent_id=str(next(ids)), thread_metadata={
+            "archived": False, "auto_archive_duration": 1440, "archive_timestamp": "2026-01-01T00:00:00+00:00",
+            "locked": False,
+        }, owner_id=str(user_id), message_count=1, member_count=1)  # fmt: skip
     if message is not None:
         payload["message"] = message
     return payload

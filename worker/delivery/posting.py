@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from shared import messages
-from shared.errors import DeliveryFailed, JobNotFound, QueueUnavailable
+from shared.errors import DeliveryFailed, JobNotFound, QueueUnavailable, Superseded
 from shared.job import JobRecord, ReplyTarget
 from shared.settings import Settings, token_safety_margin
 from shared.store import JobStore
@@ -48,11 +48,14 @@ class Delivery:
         self._lock = threading.Lock()
         self._last_edit: dict[str, float] = {}  # job id → time.monotonic() of its last progress edit
         self._pending: dict[str, concurrent.futures.Future[None]] = {}  # job id → progress edit in flight
+        # Jobs whose interaction token Discord refused (401/404): every further use
+        # would be an invalid request, 10,000 of which in 10 minutes ban the host's IP.
+        self._dead_tokens: set[str] = set()
 
     # -- progress ------------------------------------------------------------
     def progress_due(self, job: JobRecord) -> bool:
         """Whether a progress edit would be sent now (so a preview is worth making)."""
-        if not _token_alive(job.reply, self._margin):
+        if not self._token_alive(job):
             return False
         with self._lock:
             pending = self._pending.get(job.id)
@@ -101,17 +104,28 @@ class Delivery:
             await self.rest.send(call, patient=False)
         except RateLimited as exc:
             logger.info("progress edit of job %s skipped: rate-limited for %.2f s", job_id, exc.retry_after)
-        except (Refused, DeliveryFailed) as exc:
+        except Refused as exc:
+            if exc.token_gone:
+                self._token_died(job_id, exc)
+            logger.info("progress edit of job %s failed (cosmetic, ignored): %s", job_id, exc)
+        except DeliveryFailed as exc:
             logger.info("progress edit of job %s failed (cosmetic, ignored): %s", job_id, exc)
         except Exception:  # progress is cosmetic: log the bug, keep sampling
             logger.exception("progress edit of job %s hit an unexpected error", job_id)
 
     # -- the result and failures ---------------------------------------------------
     def result(
-        self, job: JobRecord, data: bytes, filename: str, content: str, components: list[dict[str, Any]]
+        self,
+        job: JobRecord,
+        data: bytes,
+        filename: str,
+        content: str,
+        components: list[dict[str, Any]],
+        attempt: int | None = None,
     ) -> tuple[int, str]:
         """Post the finished image with its buttons; return (message id, jump url).
-        Idempotent: a job already delivered returns its message and posts nothing."""
+        Idempotent: a job already delivered returns its message and posts nothing.
+        With `attempt`, only while that attempt is the job's current one (Superseded)."""
         if not job.reply.is_discord:
             return 0, ""
         delivered = self.store.claims.delivered(job.id)
@@ -119,6 +133,8 @@ class Delivery:
             logger.info("job %s was already delivered as message %d; not posting again", job.id, delivered[0])
             return delivered
         job = self._fresh(job)
+        if attempt is not None and job.attempts != attempt:
+            raise Superseded(job.id, attempt, job.attempts)
         self._settle_progress(job.id)  # a late preview edit must never overwrite the result
         message = self._bridge.run(self._post_result(job, data, filename, content, components))
         message_id = int(message["id"])
@@ -158,8 +174,23 @@ class Delivery:
         self._bridge.close(self.rest.close())
 
     def _fresh(self, job: JobRecord) -> JobRecord:
-        """The stored record (its reply target may have changed since the job started)."""
-        return self.store.find(job.id) or job
+        """The stored record (its reply target may have changed since the job started);
+        a token found dead meanwhile is recorded there, for every later attempt."""
+        fresh = self.store.find(job.id) or job
+        if job.id in self._dead_tokens and self._token_alive_by_time(fresh.reply):
+            fresh = self.store.update_reply(job.id, token_expires_at=time.time())
+        return fresh
+
+    def _token_alive(self, job: JobRecord) -> bool:
+        return job.id not in self._dead_tokens and self._token_alive_by_time(job.reply)
+
+    def _token_alive_by_time(self, reply: ReplyTarget) -> bool:
+        return _token_alive(reply, self._margin)
+
+    def _token_died(self, job_id: str, exc: Refused) -> None:
+        logger.info("job %s: the interaction token is dead (%s); using the channel from now on", job_id, exc)
+        with self._lock:
+            self._dead_tokens.add(job_id)
 
     async def _post_result(
         self, job: JobRecord, data: bytes, filename: str, content: str, components: list[dict[str, Any]]
@@ -171,13 +202,13 @@ class Delivery:
             "allowed_mentions": _allowed_mentions(job),
         }
         file = (filename, data)
-        if _token_alive(job.reply, self._margin):
+        if self._token_alive(job):
             try:
                 return await self.rest.send(self._webhook_edit(job.reply, payload, file), patient=True)
             except Refused as exc:
                 if not exc.token_gone:
                     raise DeliveryFailed(f"Discord refused the result ({exc}).") from None
-                logger.info("job %s: the interaction was refused (%s); posting in the channel", job.id, exc)
+                self._token_died(job.id, exc)
         return await self._channel_post(job, payload, file, purpose="result")
 
     async def _post_failure(self, job: JobRecord, text: str) -> None:
@@ -187,13 +218,14 @@ class Delivery:
             "attachments": [],  # drop the last progress preview
             "allowed_mentions": _allowed_mentions(job),
         }
-        if _token_alive(job.reply, self._margin):
+        if self._token_alive(job):
             try:
                 await self.rest.send(self._webhook_edit(job.reply, payload, None), patient=True)
                 return
             except Refused as exc:
                 if not exc.token_gone:
                     raise DeliveryFailed(f"Discord refused the failure message ({exc}).") from None
+                self._token_died(job.id, exc)
         await self._channel_post(job, payload, None, purpose="failure")
 
     async def _channel_post(
@@ -201,9 +233,9 @@ class Delivery:
     ) -> dict[str, Any]:
         channel_id = job.reply.channel_id
         if channel_id is None:
-            raise DeliveryFailed(messages.no_channel())
+            raise DeliveryFailed(messages.no_channel(), permanent=True)
         if not self.settings.discord_token:
-            raise DeliveryFailed(messages.no_bot_token())
+            raise DeliveryFailed(messages.no_bot_token(), permanent=True)
         payload = {
             **payload,
             "content": _fit(_with_mention(payload["content"], job.user_id)),
@@ -217,9 +249,12 @@ class Delivery:
         try:
             return await self.rest.send(call, patient=True)
         except Refused as exc:
+            # 403 and 404 on a channel are Discord's last word: asking again only
+            # counts toward its invalid-request limit.
+            permanent = exc.status in {403, 404}
             if exc.missing_permissions:
-                raise DeliveryFailed(messages.channel_refused(channel_id)) from None
-            raise DeliveryFailed(messages.channel_refused(channel_id, str(exc))) from None
+                raise DeliveryFailed(messages.channel_refused(channel_id), permanent=True) from None
+            raise DeliveryFailed(messages.channel_refused(channel_id, str(exc)), permanent=permanent) from None
 
     def _webhook_edit(self, reply: ReplyTarget, payload: dict[str, Any], file: tuple[str, bytes] | None) -> Call:
         target = str(reply.message_id) if reply.message_id else "@original"
