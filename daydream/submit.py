@@ -7,20 +7,23 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from shared.builders import child_job, imagine_job
 from shared.custom_id import Action
-from shared.errors import DaydreamError, InvalidRequest
+from shared.errors import DaydreamError, InvalidRequest, QueueUnavailable
 from shared.job import JobRecord, JobState
 from shared.models import model_name
 from shared.params import parse_prompt
 from shared.settings import Settings
 from shared.store import JobStore
 
-EXIT_NO_WORKER, EXIT_TIMEOUT = 3, 5
+EXIT_NO_WORKER, EXIT_NO_REDIS, EXIT_TIMEOUT = 3, 4, 5
 DEFAULT_WORKER_WAIT_S = 30.0
+DEFAULT_REDIS_WAIT_S = 60.0  # a waiting `imagine` rides a Redis blip this long
+REDIS_RETRY_S = 1.0
 
 
 class CliError(DaydreamError):
@@ -97,16 +100,20 @@ def _await_worker(store: JobStore, model: str, timeout: float) -> None:
     """A freshly started worker takes a while to load its model: wait for one
     that holds `model` before submitting, up to `timeout`."""
     deadline = time.monotonic() + timeout
-    while not store.dispatch.live_workers(model):
-        if time.monotonic() >= deadline:
-            raise _no_worker(model, timeout)
-        time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))  # another process announces itself
+    try:
+        while not store.dispatch.live_workers(model):
+            if time.monotonic() >= deadline:
+                raise _no_worker(model, timeout)
+            time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))  # another process announces itself
+    except QueueUnavailable as exc:
+        raise QueueUnavailable(QueueUnavailable.NOT_QUEUED) from exc
 
 
 def _wait_for(store: JobStore, job: JobRecord, args: argparse.Namespace) -> JobRecord:
     bar = ProgressBar() if not args.json and not args.quiet else None
     worker_deadline = time.monotonic() + args.worker_timeout
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
+    redis_lost: float | None = None  # since when Redis has not answered
 
     def show(rec: JobRecord) -> None:
         if bar:
@@ -116,10 +123,24 @@ def _wait_for(store: JobStore, job: JobRecord, args: argparse.Namespace) -> JobR
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
         # Wake up at least once a second to check for a live worker.
         step = 1.0 if remaining is None else min(1.0, remaining)
-        job = store.wait(job.id, timeout=step, on_update=show)
+        try:
+            job = store.wait(job.id, timeout=step, on_update=show)
+            worker_alive = store.dispatch.live_workers(job.model)
+        except QueueUnavailable:
+            # A blip: the job lives in Redis and goes on when Redis is back. Keep waiting.
+            redis_lost = redis_lost or time.monotonic()
+            if time.monotonic() - redis_lost >= args.redis_timeout:
+                raise CliError(
+                    f"Redis has not answered for {args.redis_timeout:.0f} s while waiting for job {job.id}; "
+                    f"it may still finish: see `daydream job {job.id}` once Redis is back.",
+                    EXIT_NO_REDIS,
+                ) from None
+            time.sleep(REDIS_RETRY_S)
+            continue
+        redis_lost = None
         if job.finished:
             return job
-        if job.state == JobState.QUEUED and not store.dispatch.live_workers(job.model):
+        if job.state == JobState.QUEUED and not worker_alive:
             if time.monotonic() > worker_deadline:
                 store.cancel(job.id, reason="No worker was alive to run it.")
                 raise _no_worker(job.model, args.worker_timeout, job.id)
@@ -131,7 +152,27 @@ def _wait_for(store: JobStore, job: JobRecord, args: argparse.Namespace) -> JobR
             )
 
 
+def check_output(path: Path | None) -> None:
+    """Refuse an output path that cannot be written before any work is queued
+    (by writing there: permission bits do not tell root, /proc or a full disk)."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise InvalidRequest(f"-o {path}: that is a folder; give a file name such as {path / 'grid.png'}.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".daydream-", delete=True) as probe:
+            probe.write(b"x")
+            probe.flush()
+        if path.exists():
+            with path.open("ab"):
+                pass
+    except OSError as exc:
+        raise InvalidRequest(f"-o {path}: cannot write there ({exc.strerror or exc}).") from None
+
+
 def submit_and_wait(store: JobStore, job: JobRecord, args: argparse.Namespace) -> int:
+    check_output(getattr(args, "output", None))
     _await_worker(store, job.model, args.worker_timeout)
     store.submit(job)
     if args.detach:
@@ -171,16 +212,29 @@ def cmd_reroll(args: argparse.Namespace, settings: Settings) -> int:
     return _child(args, settings, Action.REROLL, 0)
 
 
+def discord_id(raw: str) -> int:
+    """argparse type: a Discord id (a positive whole number)."""
+    if not raw.isdigit() or int(raw) <= 0:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a Discord user id (a positive whole number)")
+    return int(raw)
+
+
 def add_wait_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", type=Path, help="write the result image (PNG) here")
     p.add_argument("--json", action="store_true", help="print the job record as one JSON line at the end")
     p.add_argument("--detach", action="store_true", help="return right after enqueueing")
-    p.add_argument("--user", type=int, help="submit on behalf of this Discord user id (their limits apply)")
+    p.add_argument("--user", type=discord_id, help="submit on behalf of this Discord user id (their limits apply)")
     p.add_argument("--timeout", type=float, help="give up waiting after this many seconds")
     p.add_argument(
         "--worker-timeout",
         type=float,
         default=DEFAULT_WORKER_WAIT_S,
         help="fail if no worker is alive for this long (default 30)",
+    )
+    p.add_argument(
+        "--redis-timeout",
+        type=float,
+        default=DEFAULT_REDIS_WAIT_S,
+        help="while waiting, ride out a Redis outage this long before giving up (default 60)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

@@ -6,6 +6,7 @@ is silently clamped."""
 from __future__ import annotations
 
 import random
+import re
 import shlex
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -18,6 +19,10 @@ MAX_SEED = 2**32 - 1
 MIN_STEPS, MAX_STEPS = 1, 100
 MIN_GUIDANCE, MAX_GUIDANCE = 0.0, 30.0
 HELP = "Parameters: --ar W:H (" + ", ".join(ASPECT_RATIOS) + "), --seed N, --steps N, --cfg N, --no <things to avoid>."
+FLAGS = ("ar", "aspect", "seed", "steps", "cfg", "guidance", "no")
+# Phones turn `--` into an em dash: read `—ar` as `--ar`, but leave a dash in
+# ordinary text ("a cat — sleeping") alone.
+EM_DASH_FLAG = re.compile(r"\u2014(?=(?:" + "|".join(FLAGS) + r")\b)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -43,13 +48,14 @@ def _number(flag: str, raw: str, kind: type, low: float, high: float) -> int | f
     except ValueError:
         raise InvalidRequest(f"`{flag}` needs a {'whole ' if kind is int else ''}number, got `{raw}`. {HELP}") from None
     if not low <= value <= high:
-        raise InvalidRequest(f"`{flag}` must be between {low:g} and {high:g}, got `{raw}`.")
+        shown = (f"{low:g}", f"{high:g}") if kind is float else (f"{int(low)}", f"{int(high)}")
+        raise InvalidRequest(f"`{flag}` must be between {shown[0]} and {shown[1]}, got `{raw}`.")
     return value
 
 
 def parse_prompt(text: str) -> ParsedPrompt:
     """Split `text` into the prompt and its `--flags`."""
-    text = (text or "").replace("\u2014", "--").strip()  # phones turn -- into an em dash
+    text = EM_DASH_FLAG.sub("--", text or "").strip()
     if not text:
         raise InvalidRequest(
             "Your prompt is empty. Describe the picture, e.g. `/imagine a red circle on a blue background`."

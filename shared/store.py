@@ -137,9 +137,13 @@ class JobStore:
         """What submit refuses before anything is stored: no live worker holds the
         job's model (NoWorkerAlive), or that model cannot serve it (Unsupported,
         PromptTooLong)."""
-        spec = self.dispatch.require(job.model)
+        try:
+            spec = self.dispatch.require(job.model)
+            counter = self.dispatch.token_counter(spec) if spec is not None else None
+        except QueueUnavailable as exc:
+            raise QueueUnavailable(QueueUnavailable.NOT_QUEUED) from exc
         if spec is not None:
-            check_servable(job, spec, self.dispatch.token_counter(spec))
+            check_servable(job, spec, counter)
         return spec
 
     def submit(self, job: JobRecord, *, check: bool = True) -> JobRecord:

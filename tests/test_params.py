@@ -22,6 +22,19 @@ def test_parameters_are_parsed():
 
 def test_em_dash_from_phones_counts_as_double_dash():
     assert parse_prompt("a cat \u2014ar 16:9").params.aspect == "16:9"
+    assert parse_prompt("a cat \u2014SEED 4").params.seed == 4
+
+
+def test_an_em_dash_in_ordinary_text_stays_text():
+    parsed = parse_prompt("a cat \u2014 sleeping \u2014 on a mat \u2014ar 3:2")
+    assert parsed.prompt == "a cat \u2014 sleeping \u2014 on a mat" and parsed.params.aspect == "3:2"
+    assert parse_prompt("the \u2014arrow of time").prompt == "the \u2014arrow of time"  # not `--ar`
+
+
+def test_limits_are_written_as_numbers():
+    with pytest.raises(InvalidRequest) as err:
+        parse_prompt("a cat --seed 99999999999")
+    assert "between 0 and 4294967295" in str(err.value)
 
 
 @pytest.mark.parametrize(

@@ -28,10 +28,28 @@ logger = logging.getLogger(__name__)
 
 
 def resolve_device(requested: str) -> str:
+    """The torch device to load the model on; a device this machine lacks is a
+    clear ConfigError before anything is loaded."""
     if requested in {"", "auto"}:
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("DEVICE", f"--device {requested} was asked for, but torch sees no CUDA GPU.")
+    try:
+        device = torch.device(requested)
+    except RuntimeError:
+        raise ConfigError(
+            "DEVICE", f"--device {requested!r} is not a device torch knows; use cpu, cuda or cuda:N (or auto)."
+        ) from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ConfigError("DEVICE", f"--device {requested} was asked for, but torch sees no CUDA GPU.")
+        if device.index is not None and device.index >= count:
+            raise ConfigError(
+                "DEVICE", f"--device {requested}: torch sees {count} CUDA GPU(s), cuda:0 to cuda:{count - 1}."
+            )
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("DEVICE", "--device mps was asked for, but this machine has no Apple GPU (MPS).")
+    elif device.type not in {"cpu", "cuda", "mps"}:
+        raise ConfigError("DEVICE", f"--device {requested}: Daydream runs on cpu, cuda or mps devices.")
     return requested
 
 

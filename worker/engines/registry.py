@@ -7,6 +7,7 @@ this process has loaded: a worker loads one and keeps it resident."""
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 from shared.errors import ModelUnavailable
@@ -16,6 +17,15 @@ from worker.engines.base import Engine, Request
 logger = logging.getLogger(__name__)
 
 _loads = 0
+MODEL_TAKES = (
+    "MODEL takes 'embedded', a diffusers model folder (with model_index.json) or a Hugging Face hub id "
+    "(with HF_HUB_OFFLINE=1, one already in the cache)."
+)
+
+
+def _looks_like_a_path(source: str) -> bool:
+    """A hub id is `owner/name`; a path starts with / . ~ or has more parts."""
+    return source.startswith(("/", ".", "~")) or source.count("/") > 1 or "\\" in source
 
 
 def loads() -> int:
@@ -32,17 +42,16 @@ def load_engine(source: str, device: str) -> Engine:
     else:
         from worker.engines.diffusers_engine import DiffusersEngine
 
+        if _looks_like_a_path(source) and not os.path.isdir(os.path.expanduser(source)):
+            # diffusers would go on to treat it as a hub id and talk of huggingface.co.
+            raise ModelUnavailable(f"MODEL={source!r} could not be loaded: there is no folder {source}. {MODEL_TAKES}")
         try:
             engine = DiffusersEngine(source, device=device)
         except (OSError, ValueError) as exc:
             # diffusers' own text (no such folder, no model_index.json, not in the
             # offline cache, not a pipeline it knows), prefixed with what to set.
             reason = " ".join(str(exc).split())
-            raise ModelUnavailable(
-                f"MODEL={source!r} could not be loaded: {reason} "
-                "MODEL takes 'embedded', a diffusers model folder (with model_index.json) or a Hugging Face hub id "
-                "(with HF_HUB_OFFLINE=1, one already in the cache)."
-            ) from exc
+            raise ModelUnavailable(f"MODEL={source!r} could not be loaded: {reason} {MODEL_TAKES}") from exc
     _loads += 1
     return engine
 
