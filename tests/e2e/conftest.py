@@ -2,6 +2,9 @@
 redis-server, one real `daydream worker` and one real `daydream bot` process
 per module, shared by its tests (starting a worker loads the model).
 
+When the module is done, every request sent to the stand-in is checked
+against Discord's OpenAPI description (`request_schemas`).
+
 The module's tests run on one event loop (`loop_scope="module"`), the
 stand-in's. A test may kill the bot, stop Redis or the worker; `deployment`
 brings back whatever is down before the next test, so each test also runs
@@ -21,6 +24,7 @@ from shared.settings import Settings
 from shared.store import JobStore
 
 from .processes import BotProcess, WorkerProcess, daydream_env
+from .request_schemas import RequestSchemas
 from .scenario_helpers import Deployment
 from .standin import Standin
 
@@ -38,10 +42,20 @@ def e2e_redis() -> Iterator[RedisServer]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def request_schemas() -> RequestSchemas:
+    """Discord's OpenAPI description, read once (1.2 MB of JSON)."""
+    return RequestSchemas.load()
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def e2e_standin() -> AsyncIterator[Standin]:
+async def e2e_standin(request_schemas: RequestSchemas) -> AsyncIterator[Standin]:
+    """The module's Discord. When the module is done, every request the bot, the worker and the
+    tests sent it is checked against Discord's OpenAPI description: a violation fails the module."""
     async with Standin() as server:
         yield server
+    problems = request_schemas.violations(server.requests)
+    assert not problems, f"{len(problems)} request(s) Discord's API description refuses:\n" + "\n".join(problems)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
