@@ -19,10 +19,21 @@ prints the environment to give the bot, and takes injections on
 `POST /_standin/slash`, `POST /_standin/click` and `POST /_standin/react`.
 
 Payloads follow Discord's documented shapes closely enough that discord.py
-parses them unpatched; where Discord enforces a limit that Daydream must
-respect (3 s to acknowledge, 15 min token lifetime, 2000 characters, 5×5
-buttons, custom_id ≤ 100, upload size, rate limits) the stand-in enforces it
-and answers with Discord's error code.
+parses them unpatched; where Discord enforces a rule that Daydream must
+respect the stand-in enforces it and answers with Discord's error shape:
+3 s to acknowledge, 15 min token lifetime, 2000 characters, 5×5 buttons,
+custom_id ≤ 100, labels ≤ 80, a custom_id on every clickable button, emoji
+objects, rows of 1–5 and only rows at the top; allowed_mentions (and `parse`
+exclusive of ids), nonces ≤ 25 characters and `enforce_nonce`; uploads kept
+only when listed in `attachments`; the `Bot` token on bot routes; Send
+Messages in Threads in threads and forum posts; only the author edits;
+upload size; rate limits. It counts the invalid requests (401, 403, 429)
+Discord would hold against the IP, and records every request's body so a
+test can check it against Discord's OpenAPI description.
+
+Members act through it: `slash_command` (in a channel, a thread or the bot's
+DM), `click`, `react`, `post_as`; `add_thread`, `add_forum`, `add_forum_post`
+make channels; `request_reconnect` and `invalidate_sessions` drive the gateway.
 
 The layers, each a module: `core` (state, queries, waiting) → `payloads`
 (Discord's JSON) → `gateway` → `messages` (with `validation`: what Discord

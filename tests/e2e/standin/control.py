@@ -24,7 +24,12 @@ class ControlApi(Interactions):
         body = await request.json()
         try:
             it = await self.slash_command(
-                body["name"], body.get("options"), user=self._control_user(body), validate=body.get("validate", True)
+                body["name"],
+                body.get("options"),
+                user=self._control_user(body),
+                channel_id=int(body["channel_id"]) if body.get("channel_id") else None,
+                in_dm=body.get("in_dm", False),
+                validate=body.get("validate", True),
             )
         except (LookupError, ValueError, TimeoutError) as error:
             return json_response({"error": str(error)}, status=400)
