@@ -118,7 +118,7 @@ class Rest(Channels):
 
     def _nonce_match(self, channel_id: int, payload: Json) -> Message | None:
         """With `enforce_nonce`, the bot's message of the past few minutes in this channel that
-        carried the same nonce (checked after the body is: a bad nonce is refused first)."""
+        carried the same nonce. A nonce Discord refuses is refused before any is looked up."""
         nonce = payload.get("nonce")
         if not payload.get("enforce_nonce") or nonce is None:
             return None
