@@ -120,7 +120,7 @@ async def finished(deployment: Deployment, job_id: str) -> JobRecord:
     return await asyncio.to_thread(deployment.store.wait, job_id, JOB_WAIT_S)
 
 
-async def imagine(deployment: Deployment, prompt: str, user: User | None = None, **options: bool) -> Interaction:
+async def imagine(deployment: Deployment, prompt: str, user: User | None = None, **options: Any) -> Interaction:
     return await deployment.standin.slash_command("imagine", {"prompt": prompt}, user=user, **options)
 
 
@@ -175,15 +175,18 @@ async def waiting_line_shown(deployment: Deployment, it: Interaction) -> None:
     await deployment.bot.until(standin.wait_for(shown, ANSWER_WAIT_S), "the waiting line")
 
 
-async def channel_post_of(deployment: Deployment, prompt: str, user: User, since: int) -> Message:
-    """The one result message the worker posted with the bot token, after message `since`."""
+async def channel_post_of(
+    deployment: Deployment, prompt: str, user: User, since: int, channel_id: int | None = None
+) -> Message:
+    """The one result message the worker posted with the bot token in the channel (the main one
+    by default), after message `since`."""
     standin = deployment.standin
 
     def posted() -> Message | None:
         return next(
             (
                 m
-                for m in standin.messages(standin.channel_id)
+                for m in standin.messages(channel_id or standin.channel_id)
                 if m.id > since
                 and m.via == "bot"
                 and is_result(m)

@@ -43,7 +43,16 @@ from .scenario_helpers import (
     waiting_line_shown,
     worker_heartbeat,
 )
-from .standin import CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE_MESSAGE, Interaction, Message
+from .standin import (
+    CHANNEL_MESSAGE,
+    DEFERRED_CHANNEL_MESSAGE,
+    DEFERRED_UPDATE_MESSAGE,
+    SEND_MESSAGES,
+    SEND_MESSAGES_IN_THREADS,
+    TEXT_PERMISSIONS,
+    Interaction,
+    Message,
+)
 
 pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),
@@ -373,3 +382,36 @@ async def test_bad_input_is_answered_privately_and_the_bot_keeps_serving(
     result = await command_result(deployment, after)
     assert result.custom_ids == grid_ids(job_of(result)) and bot.alive
     assert not problems, "\n".join(problems)
+
+
+# -- 7. In a thread and a forum post: Send Messages in Threads is what posting there needs ---------
+
+
+async def test_imagine_in_a_thread_and_a_forum_post(deployment: Deployment) -> None:
+    standin = deployment.standin
+    member = standin.member
+    thread = await standin.add_thread("daydreams")
+    forum = await standin.add_forum("gallery")
+    post = await standin.add_forum_post(forum, "my lighthouse", "what would it look like?")
+    prompt = "a white square on a green background"
+    try:
+        # Send Messages in Threads, not Send Messages: the post past the token still lands.
+        standin.bot_permissions = TEXT_PERMISSIONS & ~SEND_MESSAGES
+        for channel_id in (thread, post):
+            since = max((m.id for m in standin.messages()), default=0)
+            it = await imagine(deployment, f"{prompt} --steps 2", channel_id=channel_id)
+            await waiting_line_shown(deployment, it)
+            standin.expire_token(it.id)
+            posted = await channel_post_of(deployment, prompt, member, since, channel_id)
+            assert posted.channel_id == channel_id and posted.via == "bot"
+            assert posted.custom_ids == grid_ids(job_of(posted))
+
+        # Without it, the bot says so at once and queues nothing.
+        standin.bot_permissions = TEXT_PERMISSIONS & ~SEND_MESSAGES_IN_THREADS
+        jobs = job_count(deployment.store)
+        refused = await imagine(deployment, f"{prompt} --steps 2", channel_id=thread)
+        answer = await private_answer(deployment, refused)
+        assert "Send Messages in Threads" in answer.content, answer.content
+        assert job_count(deployment.store) == jobs
+    finally:
+        standin.bot_permissions = TEXT_PERMISSIONS
