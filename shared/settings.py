@@ -149,6 +149,9 @@ class Settings:
         "MODEL", "embedded", "`embedded`, or a local folder / hub id of an SD 1.x/2.x, SDXL(-Turbo) checkpoint"
     )
     device: str = setting("DEVICE", "auto", "`cuda:0`, `cpu`, … (`daydream worker --device` overrides)")
+    cpu_threads: int = setting(
+        "CPU_THREADS", 0, "threads a worker on the CPU uses (0: every core; 1 each for two workers on two cores)", _int
+    )
     # -- limits and timings
     result_ttl_s: int = setting(
         "RESULT_TTL_S", 7 * 24 * 3600, "how long images stay in Redis; after that U/V regenerate them", _positive(_int)

@@ -99,7 +99,7 @@ class WorkerRuntime:
 def build(settings: Settings, device: str, name: str | None = None) -> WorkerRuntime:
     device = resolve_device(device or settings.device)
     if device == "cpu":
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        torch.set_num_threads(settings.cpu_threads or max(1, os.cpu_count() or 1))
     store = JobStore(settings)
     store.ping()
     logger.info("loading model %r on %s", settings.model, device)
