@@ -4,13 +4,17 @@
 * the message map: which job a Discord message shows (a waiting line has no
   buttons to read it from), for ❌ and ✉️;
 * the delivered marker: a job's result is posted once, whoever retries it;
-* sweep claims: one live worker takes each recovery or expiry of a job.
+* sweep claims: one live worker takes each recovery or expiry of a job;
+* Discord's limits across workers: a route Discord asked to hold (a 429) is
+  held by every worker, and refused requests are counted in Discord's own
+  10-minute window, so N workers behave as one bot.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,6 +32,7 @@ logger = logging.getLogger(__name__)
 # click whose bot died half way does not block that button for long.
 CLAIM_TTL_S = 60
 SWEEP_CLAIM_TTL_S = 3600
+INVALID_WINDOW_S = 600  # Discord counts invalid requests per 10 minutes
 
 
 @dataclass
@@ -136,3 +141,27 @@ class Claims:
     def claim_sweep(self, kind: str, job_id: str, attempt: int | None = None) -> bool:
         """True for the one worker that takes this recovery ("recover") or expiry ("expire")."""
         return bool(self._redis.set(keys.sweep(kind, job_id, attempt), "1", nx=True, ex=SWEEP_CLAIM_TTL_S))
+
+    # -- Discord's limits across workers ------------------------------------------
+    def hold_route(self, route: str, seconds: float) -> None:
+        """Every worker holds `route` for `seconds` (Discord's retry_after)."""
+        if seconds > 0:
+            self._redis.set(keys.rate_limit(route), "1", px=max(1, int(seconds * 1000)))
+
+    def route_held_for(self, route: str) -> float:
+        """Seconds left on a hold of `route` by any worker (0 when none)."""
+        ms = self._redis.pttl(keys.rate_limit(route))
+        return ms / 1000 if ms and ms > 0 else 0.0
+
+    def count_invalid(self) -> int:
+        """One more 401/403/429 answer in this window; the window's count so far."""
+        key = keys.invalid_requests(int(time.time() // INVALID_WINDOW_S))
+        with self._redis.pipeline() as pipe:
+            pipe.incr(key)
+            pipe.expire(key, INVALID_WINDOW_S * 2)
+            count, _ = pipe.execute()
+        return int(count)
+
+    def invalid_so_far(self) -> int:
+        raw = self._redis.get(keys.invalid_requests(int(time.time() // INVALID_WINDOW_S)))
+        return int(raw) if raw else 0

@@ -75,6 +75,16 @@ def message(message_id: int) -> str:
     return f"{PREFIX}:message:{message_id}"
 
 
+def rate_limit(route: str) -> str:
+    """Set (with a PX expiry) while Discord asked every worker to hold `route`."""
+    return f"{PREFIX}:ratelimit:{route}"
+
+
+def invalid_requests(window: int) -> str:
+    """Count of 401/403/429 answers in one 10-minute window (Discord bans an IP at 10,000)."""
+    return f"{PREFIX}:invalid:{window}"
+
+
 def sweep(kind: str, job_id: str, attempt: int | None = None) -> str:
     """One live worker claims each recovery or expiry of a job, not all of them."""
     suffix = "" if attempt is None else f":{attempt}"

@@ -400,3 +400,66 @@ def test_command_line_jobs_make_no_request(delivery, discord, store):
     assert deliver(delivery, record) == (0, "")
     delivery.failure(record, "boom")
     assert discord.requests == []
+
+
+# -- Discord's limits shared by every worker, dead tokens, permanent refusals ---------
+def test_a_global_429_holds_every_worker_of_the_bot(delivery, discord, store, dd_settings, waits):
+    discord.fail("PATCH", ORIGINAL, Canned(429, {"message": "slow down", "retry_after": 2.5, "global": True}))
+    deliver(delivery, make_record(store))  # this worker waits it out itself…
+    other = Delivery(dd_settings, store)  # …and another worker, on another host, holds too
+    other_waits: list[float] = []
+
+    async def record_wait(seconds: float) -> None:
+        other_waits.append(seconds)
+
+    other.rest.sleep = record_wait
+    try:
+        deliver(other, make_record(store))
+    finally:
+        other.close()
+    assert waits == [pytest.approx(2.5, abs=0.05)]
+    assert len(other_waits) == 1 and 1.0 < other_waits[0] <= 2.5
+
+
+def test_refused_requests_are_counted_in_discords_window_but_not_a_shared_scope(delivery, discord, store):
+    discord.fail(
+        "PATCH",
+        ORIGINAL,
+        Canned(429, {"retry_after": 0.1}, {"X-RateLimit-Scope": "shared"}),
+        Canned(429, {"retry_after": 0.1}, {"X-RateLimit-Scope": "user"}),
+    )
+    deliver(delivery, make_record(store))
+    assert delivery.rest.invalid_requests == 1  # the user-scope 429 only
+    assert store.claims.invalid_so_far() == 1
+
+
+def test_a_dead_token_is_not_used_again(delivery, discord, store):
+    record = make_record(store)
+    discord.fail("PATCH", ORIGINAL, Canned(401, {"code": 50027, "message": "Invalid Webhook Token"}))
+    delivery.progress(record, 0.2, lambda: b"a")
+    delivery.flush_progress()
+    for fraction in (0.4, 0.6):  # every further edit would be another invalid request
+        delivery.progress(record, fraction, lambda: b"p")
+        delivery.flush_progress()
+    deliver(delivery, record)
+    assert [(r.method, r.path) for r in discord.requests] == [("PATCH", ORIGINAL), ("POST", CHANNEL)]
+    assert store.get(record.id).reply.token_expires_at <= time.time()  # recorded for later attempts
+
+
+def test_near_the_invalid_request_ban_only_results_are_sent(delivery, discord, store):
+    delivery.rest.invalid_in_window = 5000
+    record = make_record(store)
+    delivery.progress(record, 0.5, lambda: b"p")
+    delivery.flush_progress()
+    deliver(delivery, record)
+    assert [r.method for r in discord.requests] == ["PATCH"] and discord.requests[0].files["files[0]"][0].startswith(
+        "daydream_"
+    )
+
+
+@pytest.mark.parametrize(("status", "code"), [(403, 50001), (404, 10003)])
+def test_a_channel_refusal_is_permanent(delivery, discord, store, waits, status, code):
+    discord.fail("POST", CHANNEL, Canned(status, {"code": code, "message": "no"}))
+    with pytest.raises(DeliveryFailed) as err:
+        deliver(delivery, make_record(store, token_age_s=20 * 60))
+    assert err.value.permanent and waits == [] and len(discord.requests) == 1

@@ -20,7 +20,7 @@ from shared.job import JobKind, JobRecord, JobState, ReplyTarget
 from shared.params import Params
 from shared.settings import Settings
 from shared.store import JobStore
-from tests.support.discord_http import CHANNEL_ID, FakeDiscord
+from tests.support.discord_http import CHANNEL_ID, Canned, FakeDiscord
 from tests.support.fake_engine import FakeEngine, colour_of
 from tests.support.jobs import make_job
 from worker import pipeline
@@ -244,3 +244,15 @@ def test_a_preview_is_a_small_png(rt: WorkerRuntime, discord: FakeDiscord) -> No
     assert previews
     assert all(max(decode_image(p).size) <= pipeline.PREVIEW_SIDE for p in previews)
     assert isinstance(decode_image(previews[0]), Image.Image)
+
+
+def test_a_result_discord_refuses_for_good_keeps_the_job_done(rt: WorkerRuntime, discord: FakeDiscord) -> None:
+
+    reply = dataclasses.replace(discord_reply(), token_expires_at=time.time() - 1)  # past the 15 minutes
+    discord.fail("POST", f"/channels/{CHANNEL_ID}/messages", Canned(403, {"code": 50013, "message": "Missing"}))
+    job = queued(rt, reply=reply)
+    assert run(rt, job) == pipeline.DONE
+    done = finished(rt, job)
+    assert done.state == JobState.DONE and "lacks Send Messages" in done.undelivered
+    assert rt.store.images.grid(job.id) is not None  # `daydream job` can still write it
+    assert done.public()["undelivered"] == done.undelivered

@@ -43,7 +43,7 @@ class Delivery:
         self._margin = token_safety_margin(settings.token_lifetime_s)
         self.settings = settings
         self.store = store
-        self.rest = DiscordRest(settings.discord_api_base, settings.discord_token)
+        self.rest = DiscordRest(settings.discord_api_base, settings.discord_token, shared=store.claims)
         self._bridge = LoopThread()
         self._lock = threading.Lock()
         self._last_edit: dict[str, float] = {}  # job id → time.monotonic() of its last progress edit
@@ -55,7 +55,7 @@ class Delivery:
     # -- progress ------------------------------------------------------------
     def progress_due(self, job: JobRecord) -> bool:
         """Whether a progress edit would be sent now (so a preview is worth making)."""
-        if not self._token_alive(job):
+        if not self._token_alive(job) or self.rest.near_ban:
             return False
         with self._lock:
             pending = self._pending.get(job.id)

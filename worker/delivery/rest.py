@@ -3,6 +3,10 @@ aiohttp session, Discord's rate limits kept per route and globally, 5xx and
 connection errors retried with backoff, and nothing retried that Discord
 refused (many invalid requests in 10 minutes get the host's IP banned).
 
+Every worker posts for the same bot, so a hold Discord asks for (a 429) is
+shared through Redis with the other workers (`SharedLimits`, the store's
+claims), and refused requests are counted there in Discord's 10-minute window.
+
 Runs on one event loop (worker/delivery/bridge.py); the interaction token sits
 in request paths, so paths are never logged: each call carries a label."""
 
@@ -15,12 +19,12 @@ import mimetypes
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
 from shared import messages
-from shared.errors import DeliveryFailed
+from shared.errors import DaydreamError, DeliveryFailed
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +37,8 @@ REQUEST_TIMEOUT_S = 60.0  # a 10 MiB upload on a slow uplink
 USER_AGENT = "DiscordBot (daydream-bot, 0.1.0)"  # Discord asks bots for this form
 GLOBAL_ROUTE = "global"
 MAX_ROUTES = 1000  # one route per interaction token: forget the lapsed ones beyond this
+INVALID_STATUSES = frozenset({401, 403, 429})  # what Discord counts toward its IP ban
+NEAR_BAN = 5000  # of Discord's 10,000 invalid requests per 10 minutes: past this, only results are sent
 
 # Discord's JSON error codes that change what we do.
 UNKNOWN_WEBHOOK = 10015
@@ -80,10 +86,23 @@ class Call:
     bot_auth: bool = False
 
 
+class SharedLimits(Protocol):
+    """Rate-limit state every worker of the bot sees (shared/claims.py)."""
+
+    def hold_route(self, route: str, seconds: float) -> None: ...
+
+    def route_held_for(self, route: str) -> float: ...
+
+    def count_invalid(self) -> int: ...
+
+
 class DiscordRest:
-    def __init__(self, api_base: str, bot_token: str) -> None:
+    def __init__(self, api_base: str, bot_token: str, shared: SharedLimits | None = None) -> None:
         self.api_base = api_base.rstrip("/")
         self._bot_token = bot_token
+        self._shared = shared
+        self.invalid_requests = 0  # answers Discord counts against the host, by this process
+        self.invalid_in_window = 0  # by every worker, in Discord's current 10 minutes (as last seen)
         # How to wait out a rate limit or a backoff; tests swap in a recorder.
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self._session: aiohttp.ClientSession | None = None  # made and used on the loop thread only
@@ -101,7 +120,7 @@ class DiscordRest:
         failures = 0
         limited = 0
         while True:
-            wait = self._blocked_for(call.route)
+            wait = max(self._blocked_for(call.route), self._shared_hold(call.route))
             if wait > 0:
                 if not patient:
                     raise RateLimited(wait)
@@ -113,10 +132,14 @@ class DiscordRest:
                 problem = f"could not reach Discord ({type(exc).__name__})"
             else:
                 self._note_bucket(call.route, headers)
+                if status in INVALID_STATUSES and not (status == 429 and headers.get("X-RateLimit-Scope") == "shared"):
+                    self._count_invalid()  # a `shared` 429 is the resource's limit, not ours: not counted
                 if status == 429:
                     retry_after = _retry_after(headers, body)
                     is_global = bool(isinstance(body, dict) and body.get("global")) or "X-RateLimit-Global" in headers
-                    self._block(GLOBAL_ROUTE if is_global else call.route, retry_after)
+                    held = GLOBAL_ROUTE if is_global else call.route
+                    self._block(held, retry_after)
+                    self._share_hold(held, retry_after)
                     logger.warning("%s: rate-limited (429), retry after %.2f s", call.label, retry_after)
                     if not patient:
                         raise RateLimited(retry_after)
@@ -165,6 +188,36 @@ class DiscordRest:
             return resp.status, resp.headers, parsed
 
     # -- rate limits ---------------------------------------------------------
+    @property
+    def near_ban(self) -> bool:
+        """So many refused requests lately that only what matters should be sent."""
+        return self.invalid_in_window >= NEAR_BAN
+
+    def _count_invalid(self) -> None:
+        self.invalid_requests += 1
+        if self._shared is not None:
+            try:
+                self.invalid_in_window = self._shared.count_invalid()
+            except DaydreamError:  # Redis away: this process's count still guards it
+                self.invalid_in_window = max(self.invalid_in_window, self.invalid_requests)
+        else:
+            self.invalid_in_window = self.invalid_requests
+
+    def _shared_hold(self, route: str) -> float:
+        if self._shared is None:
+            return 0.0
+        try:
+            return max(self._shared.route_held_for(route), self._shared.route_held_for(GLOBAL_ROUTE))
+        except DaydreamError:
+            return 0.0  # Redis away: this process's own holds still apply
+
+    def _share_hold(self, route: str, seconds: float) -> None:
+        if self._shared is not None:
+            try:
+                self._shared.hold_route(route, seconds)
+            except DaydreamError:
+                logger.warning("could not share a rate-limit hold on %s with the other workers", route)
+
     def _blocked_for(self, route: str) -> float:
         until = max(self._blocked_until.get(route, 0.0), self._blocked_until.get(GLOBAL_ROUTE, 0.0))
         return max(0.0, until - time.monotonic())
