@@ -7,7 +7,7 @@ Two settings, both optional (see `.env.example`):
 * `DISCORD_GATEWAY_URL` (`settings.discord_gateway_url`): the gateway
   websocket. Unset, it is the API's own host and port with the websocket
   scheme (`http://h:p/api/v10` -> `ws://h:p/`), which is where Daydream's
-  test stand-in (`tests/e2e/standin.py`) serves it.
+  test stand-in (the `tests/e2e/standin/` package) serves it.
 
 This is for tests and for self-hosted, Discord-compatible servers; with the
 defaults discord.py talks to discord.com exactly as it would unconfigured.
