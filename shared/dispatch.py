@@ -102,7 +102,8 @@ class Dispatch:
         return order[: order.index(lane) + 1]
 
     def enqueue(self, job: JobRecord, *, at_front: bool = False) -> None:
-        """Onto the job's (model, lane) queue, and ring that model's bell."""
+        """Onto the job's (model, lane) queue, and ring that model's bell (one round trip)."""
+        pipe = self._redis.pipeline()
         self._queue(self.queue_name(job.model, job.lane)).enqueue_call(
             keys.JOB_FUNC,
             args=[job.id, job.attempts],
@@ -113,11 +114,11 @@ class Dispatch:
             failure_ttl=RQ_FAILURE_TTL_S,
             at_front=at_front,
             description=f"{job.kind} {job.prompt[:60]}",
+            pipeline=pipe,
         )
-        with self._redis.pipeline(transaction=False) as pipe:
-            pipe.lpush(keys.bell(job.model), 1)
-            pipe.ltrim(keys.bell(job.model), 0, BELL_KEEP - 1)
-            pipe.execute()
+        pipe.lpush(keys.bell(job.model), 1)
+        pipe.ltrim(keys.bell(job.model), 0, BELL_KEEP - 1)
+        pipe.execute()
 
     def worker_queue_names(self, models: list[str]) -> list[str]:
         """The queues a worker holding `models` takes from, in the order it serves them."""
@@ -220,6 +221,9 @@ class Dispatch:
     def live_workers(self, model: str | None = None) -> list[dict[str, Any]]:
         """The heartbeats of live workers (holding `model`, when given), by name."""
         names = sorted(n.decode() for n in self._redis.smembers(keys.WORKERS))
+        return [info for info in self._heartbeats(names) if model is None or model in info["models"]]
+
+    def _heartbeats(self, names: list[str]) -> list[dict[str, Any]]:
         if not names:
             return []
         out = []
@@ -229,8 +233,7 @@ class Dispatch:
             info = json.loads(raw)
             # Workers of earlier versions name their MODEL source, not a list of names.
             info.setdefault("models", [model_name(str(info.get("model", "")))])
-            if model is None or model in info["models"]:
-                out.append(info)
+            out.append(info)
         return out
 
     def served_models(self) -> list[str]:
@@ -238,11 +241,16 @@ class Dispatch:
 
     def require(self, model: str) -> ModelSpec | None:
         """The spec of `model` if a live worker holds it (None when that worker is
-        of a version that announces none); NoWorkerAlive otherwise."""
-        if not self.live_workers(model):
-            raise NoWorkerAlive(model, self.served_models())
-        raw = self._redis.get(keys.model_spec(model))
-        return spec_from_dict(json.loads(raw)) if raw is not None else None
+        of a version that announces none); NoWorkerAlive otherwise. Two round
+        trips: it runs on every submit."""
+        with self._redis.pipeline(transaction=False) as pipe:
+            pipe.smembers(keys.WORKERS)
+            pipe.get(keys.model_spec(model))
+            names, raw_spec = pipe.execute()
+        workers = self._heartbeats(sorted(n.decode() for n in names))
+        if not any(model in info["models"] for info in workers):
+            raise NoWorkerAlive(model, sorted({m for info in workers for m in info["models"]}))
+        return spec_from_dict(json.loads(raw_spec)) if raw_spec is not None else None
 
     def token_counter(self, spec: ModelSpec) -> tokens.Counter | None:
         def fetch(digest: str) -> str | None:
@@ -276,17 +284,21 @@ class DaydreamWorker(SimpleWorker):
         self.procline("Listening on " + ",".join(self.queue_names()))
         started = time.monotonic()
         backoff = OUTAGE_BACKOFF_S[0]
+        beat_at = -float("inf")
         while True:
             try:
-                self.heartbeat()
-                if self.should_run_maintenance_tasks:
-                    self.run_maintenance_tasks()
+                # RQ's own heartbeat (three round trips) at most every IDLE_WAIT_S, not
+                # on every wake-up: a woken worker goes straight to the pick.
+                if time.monotonic() - beat_at >= IDLE_WAIT_S:
+                    self.heartbeat()
+                    beat_at = time.monotonic()
+                    if self.should_run_maintenance_tasks:
+                        self.run_maintenance_tasks()
                 picked = self.dispatch.take(self.holder, self.models)
                 if picked is not None:
                     job_and_queue = self._fetch(*picked)
                     if job_and_queue is not None:
-                        self.heartbeat()
-                        return job_and_queue
+                        return job_and_queue  # RQ's work loop beats after the job
                     continue
                 if timeout is None or self._stop_requested:
                     return None  # burst mode: the queues are empty
