@@ -13,6 +13,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import endpoint, replies
+from bot.admin import ADMIN
 from bot.buttons import ResultButton
 from bot.imagine import ImagineCog
 from bot.reactions import ReactionsCog
@@ -78,6 +79,8 @@ class DaydreamBot(commands.Bot):
         self.add_dynamic_items(ResultButton)
         await self.add_cog(ImagineCog(self.settings, self.jobs))
         await self.add_cog(ReactionsCog(self))  # ✉️ and ❌ on results and waiting lines
+        if ADMIN.commands:  # /admin …, as the features registered them (bot/admin_*.py)
+            self.tree.add_command(ADMIN)
         if self.sync is not False:
             await self.sync_commands(force=bool(self.sync))
 

@@ -74,7 +74,7 @@ async def handle_click(interaction: discord.Interaction, ref: ButtonRef, setting
         # 3. The parent, the right to click it, the image.
         parent = await load_parent(store, ref.job_id)
         user_id = interaction.user.id
-        admin = permissions.is_admin(settings, user_id, interaction.permissions)
+        admin = permissions.interaction_admin(settings, interaction)
         permissions.check_may_click(settings, parent, user_id, admin)
         reply = replies.reply_target(interaction, settings.token_lifetime_s)
         child = child_job(parent, ref.action, ref.index, user_id=user_id, settings=settings, reply=reply)

@@ -2,8 +2,8 @@
 buttons, reactions and admin commands call these same predicates.
 
 * The bot itself must be able to post where a job's result goes.
-* An admin is a member with Administrator in the server, or a user id in
-  DAYDREAM_ADMIN_IDS.
+* An admin is a member with Manage Server or Administrator in the server, one
+  with a role in DAYDREAM_ADMIN_ROLE_IDS, or a user id in DAYDREAM_ADMIN_IDS.
 * Anyone may click a result's buttons, unless CLICKS_BY_REQUESTER_ONLY
   restricts them to the requester and admins.
 * Only the requester or an admin may cancel a job (❌)."""
@@ -44,11 +44,28 @@ def missing_bot_permissions(interaction: discord.Interaction) -> str | None:
     return messages.missing_bot_permissions(missing) if missing else None
 
 
-def is_admin(settings: Settings, user_id: int, permissions: discord.Permissions | None) -> bool:
-    """`permissions`: the member's in the server or channel (None in a DM)."""
-    if user_id in settings.admin_user_ids:
+def is_admin(
+    settings: Settings, user_id: int, permissions: discord.Permissions | None, role_ids: frozenset[int] = frozenset()
+) -> bool:
+    """`permissions`: the member's in the server or channel (None in a DM); `role_ids`: their roles."""
+    if user_id in settings.admin_user_ids or role_ids & settings.admin_role_ids:
         return True
-    return permissions is not None and permissions.administrator
+    return permissions is not None and (permissions.administrator or permissions.manage_guild)
+
+
+def roles_of(member: object) -> frozenset[int]:
+    """The role ids of a guild member (none for a user outside a server)."""
+    return frozenset(role.id for role in getattr(member, "roles", ()) or ())
+
+
+def interaction_admin(settings: Settings, interaction: discord.Interaction) -> bool:
+    return is_admin(settings, interaction.user.id, interaction.permissions, roles_of(interaction.user))
+
+
+def check_admin(settings: Settings, interaction: discord.Interaction) -> None:
+    """Raise NotAllowed unless the user of `interaction` may use the admin commands."""
+    if not interaction_admin(settings, interaction):
+        raise NotAllowed(messages.NOT_AN_ADMIN)
 
 
 def check_may_click(settings: Settings, parent: JobRecord, user_id: int, admin: bool) -> None:

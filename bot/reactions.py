@@ -156,7 +156,9 @@ class ReactionsCog(commands.Cog):
     async def cancel_or_delete(self, event: discord.RawReactionActionEvent, found: Found) -> None:
         record = found.record
         member_permissions = event.member.guild_permissions if event.member is not None else None
-        admin = permissions.is_admin(self.settings, event.user_id, member_permissions)
+        admin = permissions.is_admin(
+            self.settings, event.user_id, member_permissions, permissions.roles_of(event.member)
+        )
         if not permissions.may_cancel(record, event.user_id, admin):
             return
         message = self.channel(event).get_partial_message(event.message_id)

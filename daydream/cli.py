@@ -13,7 +13,7 @@ import argparse
 import logging
 import sys
 
-from daydream import inspect, serve, submit
+from daydream import admin, inspect, serve, submit
 from shared.errors import DaydreamError
 from shared.settings import Settings, load_dotenv
 
@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     p.add_argument("--name", help="worker name (default: host.pid.random)")
     p.set_defaults(func=serve.cmd_worker)
+
+    admin.add_parser(sub)
 
     p = sub.add_parser("train-embedded", help="(re)train the embedded model; extra arguments go to the trainer")
     p.add_argument("train_args", nargs=argparse.REMAINDER)

@@ -23,6 +23,10 @@ PARENT_GONE = (
     "so there is nothing to work from. Run `/imagine` again."
 )
 PREVIEW_FILENAME = "preview.png"
+NOT_AN_ADMIN = (
+    "Only Daydream's admins can do that: members with Manage Server or Administrator here, "
+    "or those the host named (DAYDREAM_ADMIN_IDS, DAYDREAM_ADMIN_ROLE_IDS)."
+)
 
 
 # -- the status line -----------------------------------------------------------

@@ -141,6 +141,9 @@ class Settings:
     admin_user_ids: frozenset[int] = setting(
         "DAYDREAM_ADMIN_IDS", frozenset(), "Discord user ids with admin rights in Daydream", _snowflakes
     )
+    admin_role_ids: frozenset[int] = setting(
+        "DAYDREAM_ADMIN_ROLE_IDS", frozenset(), "role ids whose members have admin rights in Daydream", _snowflakes
+    )
     clicks_by_requester_only: bool = setting(
         "CLICKS_BY_REQUESTER_ONLY", False, "only the requester (or an admin) may click a result's buttons", _bool
     )

@@ -366,6 +366,7 @@ async def test_requester_only_refuses_others(requester_only: Harness) -> None:
         (USER_ID, None),  # the requester
         (ADMIN_ID, None),  # a Daydream admin (DAYDREAM_ADMIN_IDS)
         (OTHER_USER_ID, discord.Permissions(administrator=True)),  # a server administrator
+        (OTHER_USER_ID, discord.Permissions(manage_guild=True)),  # a member with Manage Server
     ],
 )
 async def test_requester_only_lets_the_requester_and_admins_click(

@@ -39,6 +39,15 @@ DEFERRED_UPDATE = 6
 CHANNEL_MESSAGE = 4
 DM_CHANNEL_ID = 700000000000000010
 ALL_NEEDED = discord.Permissions(view_channel=True, send_messages=True, attach_files=True, embed_links=True)
+# What a plain member of a server may do (not Manage Server: that makes a Daydream admin).
+MEMBER = discord.Permissions(
+    view_channel=True,
+    send_messages=True,
+    read_message_history=True,
+    attach_files=True,
+    add_reactions=True,
+    use_application_commands=True,
+)
 
 ids = itertools.count(800000000000000001)  # snowflakes for every fake object
 
@@ -170,7 +179,7 @@ def interaction_payload(
             "deaf": False,
             "mute": False,
             "flags": 0,
-            "permissions": str((member_permissions or discord.Permissions.general()).value),
+            "permissions": str((member_permissions or MEMBER).value),
         },
     }
     if thread:  # a public thread (type 11), as a forum post also is
