@@ -80,6 +80,7 @@ class Dispatch:
         self.leases = leases
         self._queues: dict[str, Queue] = {}
         self._pick = conn.register_script(PICK)
+        self._published: set[str] = set()  # tokenizers this process has written (each a few hundred kB)
 
     # -- queues ------------------------------------------------------------
     def queue_name(self, model: str, lane: str = DEFAULT_LANE) -> str:
@@ -205,12 +206,21 @@ class Dispatch:
         with self._redis.pipeline() as pipe:
             pipe.sadd(keys.WORKERS, name)
             pipe.set(keys.worker_heartbeat(name), json.dumps(payload), ex=ttl)
-            for spec, tokenizer in specs:
+            for spec, _tokenizer in specs:
                 pipe.set(keys.model_spec(spec.name), json.dumps(record.dump(spec)), ex=ttl)
-                if tokenizer is not None and spec.tokenizer:
-                    pipe.set(keys.tokenizer(spec.tokenizer), tokenizer, nx=True, ex=TOKENIZER_TTL_S)
+                if spec.tokenizer:
                     pipe.expire(keys.tokenizer(spec.tokenizer), TOKENIZER_TTL_S)
-            pipe.execute()
+            results = pipe.execute()
+        # The tokenizer itself is sent once per process, and again only if Redis lost it.
+        kept = iter(results[2:])
+        for spec, tokenizer in specs:
+            next(kept)  # the spec's SET
+            if not spec.tokenizer:
+                continue
+            still_there = next(kept)
+            if tokenizer is not None and (spec.tokenizer not in self._published or not still_there):
+                self._redis.set(keys.tokenizer(spec.tokenizer), tokenizer, ex=TOKENIZER_TTL_S)
+                self._published.add(spec.tokenizer)
 
     def worker_gone(self, name: str) -> None:
         with self._redis.pipeline() as pipe:
