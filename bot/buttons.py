@@ -16,10 +16,12 @@ from bot import permissions, replies
 from bot.store import AsyncStore
 from shared import messages
 from shared.builders import child_job
-from shared.custom_id import PATTERN, Action, ButtonRef, decode
-from shared.errors import DaydreamError, InvalidRequest, JobNotFound
+from shared.components import CANCEL_EMOJI, MAX_PER_ROW, MAX_ROWS
+from shared.custom_id import PATTERN, Action, ButtonRef, decode, encode
+from shared.errors import DaydreamError, InvalidRequest, JobNotFound, QueueFull
 from shared.job import JobRecord
 from shared.settings import Settings
+from shared.store import WaitingStatus
 
 if TYPE_CHECKING:
     from bot.app import DaydreamBot
@@ -32,8 +34,16 @@ class ResultButton(discord.ui.DynamicItem[discord.ui.Button], template=PATTERN):
     becomes an item, whose callback explains the problem: an exception in
     `from_custom_id` would leave the user with "This interaction failed"."""
 
-    def __init__(self, custom_id: str, *, ref: ButtonRef | None = None, problem: str | None = None) -> None:
-        super().__init__(discord.ui.Button(custom_id=custom_id))
+    def __init__(
+        self,
+        custom_id: str,
+        *,
+        ref: ButtonRef | None = None,
+        problem: str | None = None,
+        label: str | None = None,
+        emoji: str | None = None,
+    ) -> None:
+        super().__init__(discord.ui.Button(custom_id=custom_id, label=label, emoji=emoji))
         self.ref = ref
         self.problem = problem
 
@@ -53,7 +63,58 @@ class ResultButton(discord.ui.DynamicItem[discord.ui.Button], template=PATTERN):
             await replies.tell_privately(interaction, self.problem or messages.UNKNOWN_BUTTON)
             return
         bot = cast("DaydreamBot", interaction.client)
+        if self.ref.action is Action.CANCEL:
+            await cancel_by_button(interaction, self.ref.job_id, bot.settings, bot.jobs)
+            return
         await handle_click(interaction, self.ref, bot.settings, bot.jobs)
+
+
+def cancel_view(job_id: str) -> discord.ui.View:
+    """❌ under a waiting line: a dynamic item, so it works after a restart too."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(ResultButton(encode(Action.CANCEL, job_id, 0), label="Cancel", emoji=CANCEL_EMOJI))
+    return view
+
+
+def cancel_each_view(jobs: list[JobRecord]) -> discord.ui.View:
+    """One ❌ per job (a "Queue full" answer), labelled with the start of its prompt."""
+    view = discord.ui.View(timeout=None)
+    for job in jobs[: MAX_ROWS * MAX_PER_ROW]:
+        label = f"{job.prompt[:60]} ({job.state})"
+        view.add_item(ResultButton(encode(Action.CANCEL, job.id, 0), label=label, emoji=CANCEL_EMOJI))
+    return view
+
+
+async def cancel_by_button(
+    interaction: discord.Interaction, job_id: str, settings: Settings, store: AsyncStore
+) -> None:
+    """❌: the requester or an admin cancels; anyone else is told so, privately."""
+    try:
+        job = await store.get(job_id)
+        admin = permissions.interaction_admin(settings, interaction)
+        if not permissions.may_cancel(job, interaction.user.id, admin):
+            await replies.tell_privately(interaction, messages.cancel_refused(job))
+            return
+        if job.finished:
+            await replies.tell_privately(interaction, messages.already_ended(job))
+            return
+        ephemeral = bool(interaction.message and interaction.message.flags.ephemeral)
+        await interaction.response.defer(ephemeral=ephemeral, thinking=ephemeral)
+        cancelled = await store.cancel(job.id, interaction.user.id)
+        if ephemeral:  # a ❌ in a "Queue full" answer: say so there, the waiting line follows
+            await interaction.followup.send(messages.cancelled_privately(job, cancelled is not None), ephemeral=True)
+        elif cancelled is not None:  # it was waiting: the line says so; a running one its worker ends
+            await interaction.edit_original_response(
+                content=messages.cancelled_by(cancelled, interaction.user.id),
+                view=None,
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+        logger.info("job %s cancelled by user %s (a button)", job.id, interaction.user.id)
+    except DaydreamError as exc:
+        await replies.tell_privately(interaction, str(exc))
+    except Exception:
+        logger.exception("cancel of job %s failed", job_id)
+        await replies.tell_privately(interaction, messages.GENERIC_ERROR)
 
 
 async def handle_click(interaction: discord.Interaction, ref: ButtonRef, settings: Settings, store: AsyncStore) -> None:
@@ -77,7 +138,9 @@ async def handle_click(interaction: discord.Interaction, ref: ButtonRef, setting
         admin = permissions.interaction_admin(settings, interaction)
         permissions.check_may_click(settings, parent, user_id, admin)
         reply = replies.reply_target(interaction, settings.token_lifetime_s)
-        child = child_job(parent, ref.action, ref.index, user_id=user_id, settings=settings, reply=reply)
+        roles = permissions.roles_of(interaction.user)
+        lane = await store.resolve_lane(user_id, roles, None)
+        child = child_job(parent, ref.action, ref.index, user_id=user_id, settings=settings, reply=reply, lane=lane)
         # 4. U<i> is made once: a second click points to the first upscale.
         if ref.action is Action.UPSCALE:
             earlier = await store.reserve_child(parent.id, ref.action.value, ref.index, child.id)
@@ -86,13 +149,15 @@ async def handle_click(interaction: discord.Interaction, ref: ButtonRef, setting
                 return
             claim = (parent.id, ref.action.value, ref.index, child.id)
         # 5. A worker for the model, and a job it can run.
-        position = await store.prepare(child)
+        status = await store.prepare(child)
         # 6. Post the waiting line, then queue the job knowing that message.
-        await post_and_submit(interaction, child, position, store)
+        await post_and_submit(interaction, child, status, store, roles)
         submitted = True
         logger.info("queued %s job %s (parent %s) for user %s", child.kind, child.id, ref.job_id, child.user_id)
         if claim is not None:
             await _settle(store, claim, keep=True)
+    except QueueFull as exc:
+        await replies.tell_privately(interaction, str(exc), view=cancel_each_view(exc.jobs))
     except DaydreamError as exc:
         await replies.tell_privately(interaction, str(exc))
     except Exception:
@@ -110,16 +175,25 @@ async def load_parent(store: AsyncStore, job_id: str) -> JobRecord:
         raise JobNotFound(job_id, messages.PARENT_GONE) from None
 
 
-async def post_and_submit(interaction: discord.Interaction, child: JobRecord, position: int, store: AsyncStore) -> None:
+async def post_and_submit(
+    interaction: discord.Interaction,
+    child: JobRecord,
+    status: WaitingStatus,
+    store: AsyncStore,
+    role_ids: frozenset[int] = frozenset(),
+) -> None:
     """The worker edits this follow-up by its id (the original response of a
     click is the parent's message). The id is on the record before the job is
     enqueued, so a worker can never start the job without knowing it."""
     message = await interaction.followup.send(
-        messages.waiting(child, position), wait=True, allowed_mentions=replies.only_mention(child.user_id)
+        messages.waiting(child, status.position, status.eta_s, running=status.running, paused=status.paused),
+        wait=True,
+        allowed_mentions=replies.only_mention(child.user_id),
+        view=cancel_view(child.id),
     )
     child.reply.message_id = message.id
     try:
-        await store.submit(child, message.id)
+        await store.submit(child, message.id, role_ids)
     except Exception:
         try:
             await interaction.followup.delete_message(message.id)

@@ -9,10 +9,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import permissions, replies
+from bot.buttons import cancel_each_view, cancel_view
 from bot.store import AsyncStore
 from shared import messages
 from shared.builders import imagine_job
-from shared.errors import DaydreamError, InvalidRequest
+from shared.errors import DaydreamError, InvalidRequest, QueueFull
 from shared.models import model_name
 from shared.params import parse_prompt
 from shared.settings import Settings
@@ -41,33 +42,43 @@ async def imagine(interaction: discord.Interaction, text: str, settings: Setting
     # 3. Acknowledge: Redis and Discord round trips below may take longer than 3 s.
     await interaction.response.defer(thinking=True)
 
-    job = imagine_job(
-        parsed,
-        user_id=interaction.user.id,
-        model=model_name(settings.model),
-        reply=replies.reply_target(interaction, settings.token_lifetime_s),
-    )
+    job = None
     try:
-        # 4. Redis reachable, a worker for the model, a prompt the model can take?
-        position = await store.prepare(job)
-        # 5. Show the waiting line, then enqueue: never the other way round, or
-        #    this edit could land after a fast worker's result and overwrite it.
-        waiting = await interaction.edit_original_response(
-            content=messages.waiting(job, position), allowed_mentions=replies.only_mention(job.user_id)
+        # 4. The lane (the prompt's, the user's default; turbo only if granted).
+        roles = permissions.roles_of(interaction.user)
+        lane = await store.resolve_lane(interaction.user.id, roles, parsed.lane)
+        job = imagine_job(
+            parsed,
+            user_id=interaction.user.id,
+            model=model_name(settings.model),
+            reply=replies.reply_target(interaction, settings.token_lifetime_s),
+            lane=lane,
         )
-        # 6. Queue it. The worker edits the same message from here on.
-        await store.submit(job, waiting.id)
+        # 5. Redis reachable, a worker for the model, a prompt the model can take?
+        status = await store.prepare(job)
+        # 6. Show the waiting line (with ❌), then enqueue: never the other way round,
+        #    or this edit could land after a fast worker's result and overwrite it.
+        waiting = await interaction.edit_original_response(
+            content=messages.waiting(job, status.position, status.eta_s, running=status.running, paused=status.paused),
+            allowed_mentions=replies.only_mention(job.user_id),
+            view=cancel_view(job.id),
+        )
+        # 7. Queue it. The worker edits the same message (`@original`) from here on.
+        await store.submit(job, waiting.id, roles)
+    except QueueFull as exc:
+        await withdraw(interaction, str(exc), view=cancel_each_view(exc.jobs))
+        return
     except DaydreamError as exc:
         await withdraw(interaction, str(exc))
         return
     except Exception:
-        logger.exception("/imagine failed for job %s", job.id)
+        logger.exception("/imagine failed for job %s", job.id if job else "(not built)")
         await withdraw(interaction, messages.GENERIC_ERROR)
         return
-    logger.info("queued %s job %s for user %s at #%s", job.kind, job.id, job.user_id, position)
+    logger.info("queued %s job %s for user %s at #%s (%s)", job.kind, job.id, job.user_id, status.position, lane)
 
 
-async def withdraw(interaction: discord.Interaction, message: str) -> None:
+async def withdraw(interaction: discord.Interaction, message: str, view: discord.ui.View | None = None) -> None:
     """Take the public "thinking…"/waiting message down and explain privately.
 
     Order matters: after a public defer, Discord turns the *first* follow-up
@@ -78,7 +89,7 @@ async def withdraw(interaction: discord.Interaction, message: str) -> None:
         await interaction.edit_original_response(content=messages.NOT_QUEUED, attachments=[], view=None)
     except discord.HTTPException:
         logger.warning("could not answer the deferral of interaction %s", interaction.id, exc_info=True)
-    await replies.tell_privately(interaction, message)
+    await replies.tell_privately(interaction, message, view=view)
     try:
         await interaction.delete_original_response()
     except discord.HTTPException:

@@ -176,6 +176,7 @@ class ReactionsCog(commands.Cog):
         try:
             await message.edit(
                 content=messages.cancelled_by(cancelled, event.user_id),
+                view=None,  # its ❌ button has nothing left to cancel
                 allowed_mentions=discord.AllowedMentions.none(),
             )
         except discord.HTTPException:

@@ -31,17 +31,21 @@ def reply_target(interaction: discord.Interaction, lifetime_s: int) -> ReplyTarg
     )
 
 
-async def tell_privately(interaction: discord.Interaction, message: str) -> None:
-    """An ephemeral answer, as a first response or as a follow-up after a defer.
+async def tell_privately(interaction: discord.Interaction, message: str, view: discord.ui.View | None = None) -> None:
+    """An ephemeral answer, as a first response or as a follow-up after a defer
+    (with buttons, when `view` is given).
 
     A failure to answer is logged, never raised: the caller is usually already
     handling an error."""
+    extra = {"view": view} if view is not None else {}
     try:
         if interaction.response.is_done():
-            await interaction.followup.send(message, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+            await interaction.followup.send(
+                message, ephemeral=True, allowed_mentions=discord.AllowedMentions.none(), **extra
+            )
         else:
             await interaction.response.send_message(
-                message, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+                message, ephemeral=True, allowed_mentions=discord.AllowedMentions.none(), **extra
             )
     except discord.HTTPException:
         logger.exception("could not send an ephemeral answer to interaction %s", interaction.id)

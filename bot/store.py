@@ -14,7 +14,7 @@ from shared.grid import decode_image, encode_for_upload
 from shared.job import JobRecord
 from shared.messages import file_stem
 from shared.settings import Settings
-from shared.store import JobStore
+from shared.store import JobStore, WaitingStatus
 
 T = TypeVar("T")
 
@@ -27,27 +27,41 @@ class AsyncStore:
         return await asyncio.to_thread(fn, *args, **kwargs)
 
     # -- submitting --------------------------------------------------------------
-    async def prepare(self, job: JobRecord) -> int:
+    async def resolve_lane(self, user_id: int, role_ids: frozenset[int], requested: str | None) -> str:
+        """The lane a new job takes (the prompt's, the user's default, fast; turbo if granted)."""
+        return await self._call(self.sync.policy.resolve_lane, user_id, role_ids, requested)
+
+    async def prepare(self, job: JobRecord) -> WaitingStatus:
         """Everything submit would refuse (Redis down, no worker for the model, a
         prompt the model cannot take), checked before the waiting line is shown;
-        returns the place in line the job will take."""
+        returns what that line says: the place the job will take, its ETA…"""
 
-        def prepare() -> int:
+        def prepare() -> WaitingStatus:
             self.sync.check(job)
-            return self.sync.dispatch.next_position(job.model, job.lane)
+            return self.sync.waiting_status(job, enqueued=False)
 
         return await self._call(prepare)
 
-    async def submit(self, job: JobRecord, message_id: int | None) -> None:
+    async def submit(self, job: JobRecord, message_id: int | None, role_ids: frozenset[int] = frozenset()) -> None:
         """Queue a prepared job whose waiting line is message `message_id`. The
         message → job link comes first, so ❌ works from the first moment."""
 
         def submit() -> None:
             if message_id is not None:
                 self.sync.claims.remember_message(message_id, job.id)
-            self.sync.submit(job, check=False)
+            self.sync.submit(job, check=False, role_ids=role_ids)
 
         await self._call(submit)
+
+    async def jobs_of(self, user_id: int) -> list[JobRecord]:
+        return await self._call(self.sync.jobs_of, user_id)
+
+    async def set_default_lane(self, user_id: int, lane: str) -> None:
+        await self._call(self.sync.policy.set_default_lane, user_id, lane)
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Any other store call (the admin commands': reads and writes of policy)."""
+        return await self._call(fn, *args, **kwargs)
 
     # -- records -------------------------------------------------------------------
     async def get(self, job_id: str) -> JobRecord:

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from shared.custom_id import Action
 from shared.errors import InvalidRequest
-from shared.job import JobKind, JobRecord, ReplyTarget, new_job_id
+from shared.job import DEFAULT_LANE, JobKind, JobRecord, ReplyTarget, new_job_id
 from shared.models import model_name
 from shared.params import ParsedPrompt, make_seeds
 from shared.settings import Settings
@@ -19,8 +19,15 @@ UPSCALES = frozenset({Action.UPSCALE, Action.UPSCALE_SUBTLE, Action.UPSCALE_CREA
 VARIATIONS = frozenset({Action.VARY, Action.VARY_STRONG, Action.VARY_SUBTLE})
 
 
-def imagine_job(parsed: ParsedPrompt, user_id: int | None, model: str, reply: ReplyTarget | None = None) -> JobRecord:
-    """The record for `/imagine`: four new seeds (consecutive from `--seed`)."""
+def imagine_job(
+    parsed: ParsedPrompt,
+    user_id: int | None,
+    model: str,
+    reply: ReplyTarget | None = None,
+    lane: str = DEFAULT_LANE,
+) -> JobRecord:
+    """The record for `/imagine`: four new seeds (consecutive from `--seed`), in
+    the lane the queue's policy resolved (shared/policy.py)."""
     return JobRecord(
         id=new_job_id(),
         kind=JobKind.IMAGINE,
@@ -30,6 +37,7 @@ def imagine_job(parsed: ParsedPrompt, user_id: int | None, model: str, reply: Re
         seeds=make_seeds(parsed.params),
         user_id=user_id,
         model=model,
+        lane=lane,
         reply=reply or ReplyTarget(),
     )
 
@@ -51,9 +59,11 @@ def child_job(
     settings: Settings,
     reply: ReplyTarget | None = None,
     strength: float | None = None,
+    lane: str | None = None,
 ) -> JobRecord:
     """The record for a click on `action` (image `index`) under `parent`.
-    `strength` overrides the button's own (`daydream vary --subtle`)."""
+    `strength` overrides the button's own (`daydream vary --subtle`); `lane`: the
+    clicker's (the parent's when None)."""
     if action in {Action.UPSCALE, Action.VARY}:
         if not 1 <= index <= max(parent.images, 1) or (parent.images and index > parent.images):
             raise InvalidRequest(f"Image {index} does not exist in that result; it has {parent.images} image(s).")
@@ -83,6 +93,6 @@ def child_job(
         index=index or None,
         # Records of earlier versions name the MODEL source (a path, a hub id) or nothing.
         model=model_name(parent.model or settings.model),
-        lane=parent.lane,
+        lane=lane or parent.lane,
         reply=reply or ReplyTarget(),
     )

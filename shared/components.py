@@ -11,6 +11,8 @@ BUTTON = 2
 ACTION_ROW = 1
 SECONDARY = 2
 REROLL_EMOJI = "\N{ANTICLOCKWISE DOWNWARDS AND UPWARDS OPEN CIRCLE ARROWS}"
+CANCEL_EMOJI = "\N{CROSS MARK}"
+MAX_ROWS, MAX_PER_ROW = 5, 5  # Discord's limits on a message's components
 
 
 def _button(label: str | None, custom_id: str, emoji: str | None = None) -> dict[str, Any]:
@@ -39,3 +41,19 @@ def upscale_components(job_id: str) -> list[dict[str, Any]]:
         _button("Upscale (Creative)", encode(Action.UPSCALE_CREATIVE, job_id, 0)),
     ]
     return [{"type": ACTION_ROW, "components": row}]
+
+
+def cancel_components(job_id: str) -> list[dict[str, Any]]:
+    """❌ under a waiting or running job: cancels it (its requester or an admin)."""
+    return [
+        {"type": ACTION_ROW, "components": [_button("Cancel", encode(Action.CANCEL, job_id, 0), emoji=CANCEL_EMOJI)]}
+    ]
+
+
+def cancel_each_components(jobs: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """One ❌ per job, labelled — for a "Queue full" answer: [(job id, label)], at most 25."""
+    buttons = [_button(label[:80], encode(Action.CANCEL, job_id, 0), emoji=CANCEL_EMOJI) for job_id, label in jobs]
+    buttons = buttons[: MAX_ROWS * MAX_PER_ROW]
+    return [
+        {"type": ACTION_ROW, "components": buttons[i : i + MAX_PER_ROW]} for i in range(0, len(buttons), MAX_PER_ROW)
+    ]

@@ -23,6 +23,7 @@ class Action(StrEnum):
     VARY_SUBTLE = "vt"
     UPSCALE_SUBTLE = "us"
     UPSCALE_CREATIVE = "uc"
+    CANCEL = "x"  # ❌ under a waiting or running job's message, or in a Queue full answer
 
 
 # Loose on purpose: anything that looks like ours reaches the bot, which then

@@ -1,17 +1,18 @@
 """Dispatch: which queue a job goes to, and who is there to run it. The only
 module that uses RQ.
 
-* A job goes to the RQ queue of its (model, lane): `<DAYDREAM_QUEUE>:<model>:<lane>`.
-  Lanes in priority order: turbo, fast, relax; a worker takes from the first
-  non-empty one. (Fair picking inside a lane comes with the fair-queue work;
-  this module is its seam.)
+* A job goes to the RQ queue of its (model, lane): `<DAYDREAM_QUEUE>:<model>:<lane>`,
+  and into the fair index beside it (shared/scheduler.py), which decides
+  which waiting job a free worker takes next: lanes in priority order (turbo,
+  fast, relax), follow-ups before new grids, users served in turn.
 * Workers listen on the queues of the models they hold, plus the single
   queue of earlier versions (`<DAYDREAM_QUEUE>`) until it has drained.
 * Each worker announces itself with a heartbeat (a TTL'd key) and the
   ModelSpec of its model, with the model's tokenizer, so the bot can refuse at
   submit a job that no live worker can serve.
-* A job's place in line is read with `LPOS` on its own queue (it knows its RQ
-  id: `<job id>-<attempt>`) plus the depth of the lanes ahead of it.
+* A job's place in line comes from the fair index: the jobs of faster lanes,
+  then the turns of other users before it (it knows its RQ id:
+  `<job id>-<attempt>`).
 """
 
 from __future__ import annotations
@@ -34,37 +35,17 @@ from shared.errors import NoWorkerAlive, QueueUnavailable
 from shared.job import DEFAULT_LANE, JobRecord
 from shared.leases import Leases
 from shared.models import ModelSpec, model_name, spec_from_dict
+from shared.scheduler import LANES, Scheduler
 from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-LANES = ("turbo", "fast", "relax")  # priority order
 RQ_RESULT_TTL_S = 3600  # RQ's own result of run_job ("done", "failed" …); Daydream's record is the truth
 RQ_FAILURE_TTL_S = 7 * 24 * 3600
 TOKENIZER_TTL_S = 7 * 24 * 3600  # refreshed with every heartbeat of a worker that holds it
 BELL_KEEP = 100  # wake-up tokens kept per model (each wakes one idle worker)
 IDLE_WAIT_S = 5  # an idle worker re-checks its queues at least this often
 OUTAGE_BACKOFF_S = (0.5, 10.0)  # first and longest wait between tries while Redis is down
-
-# The pick: the first job of the first non-empty queue, in priority order, and
-# in the same step a lease on it for the worker that took it. A worker that
-# dies right after the pick leaves a lease that lapses, never a job nobody holds.
-PICK = """
-local n = #KEYS - 2
-for i = 1, n do
-  local rq_id = redis.call('LPOP', KEYS[i])
-  if rq_id then
-    local job, attempt = string.match(rq_id, '^(.+)-(%d+)$')
-    if job then
-      redis.call('HSET', ARGV[4] .. job, 'worker', ARGV[1], 'attempt', attempt, 'rq_id', rq_id, 'queue', KEYS[i])
-      redis.call('ZADD', KEYS[n + 1], tonumber(ARGV[2]) + tonumber(ARGV[3]), job)
-      redis.call('SADD', KEYS[n + 2], job)
-    end
-    return {KEYS[i], rq_id}
-  end
-end
-return false
-"""
 
 
 def rq_id(job: JobRecord) -> str:
@@ -79,7 +60,9 @@ class Dispatch:
         self.settings = settings
         self.leases = leases
         self._queues: dict[str, Queue] = {}
-        self._pick = conn.register_script(PICK)
+        self.scheduler = Scheduler(
+            conn, lambda model, lane: self._queue(self.queue_name(model, lane)).key, Queue.redis_queue_namespace_prefix
+        )
         self._published: set[str] = set()  # tokenizers this process has written (each a few hundred kB)
 
     # -- queues ------------------------------------------------------------
@@ -97,13 +80,9 @@ class Dispatch:
             queue = self._queues[name] = Queue(name, connection=self._redis, serializer=JSONSerializer)
         return queue
 
-    def _lanes_ahead(self, lane: str) -> tuple[str, ...]:
-        """The lanes served before `lane`, and `lane` itself last."""
-        order = LANES if lane in LANES else (*LANES, lane)
-        return order[: order.index(lane) + 1]
-
     def enqueue(self, job: JobRecord, *, at_front: bool = False) -> None:
-        """Onto the job's (model, lane) queue, and ring that model's bell (one round trip)."""
+        """Onto the job's (model, lane) queue and into the fair index, and ring that
+        model's bell: one round trip."""
         pipe = self._redis.pipeline()
         self._queue(self.queue_name(job.model, job.lane)).enqueue_call(
             keys.JOB_FUNC,
@@ -117,6 +96,7 @@ class Dispatch:
             description=f"{job.kind} {job.prompt[:60]}",
             pipeline=pipe,
         )
+        self.scheduler.index(pipe, job, rq_id(job), at_front=at_front)
         pipe.lpush(keys.bell(job.model), 1)
         pipe.ltrim(keys.bell(job.model), 0, BELL_KEEP - 1)
         pipe.execute()
@@ -127,15 +107,14 @@ class Dispatch:
 
     def take(self, worker: str, models: list[str]) -> tuple[str, str] | None:
         """Pick the next job for `worker` and lease it: (queue name, RQ job id), or None."""
-        names = self.worker_queue_names(models)
-        picked = self._pick(
-            keys=[self._queue(n).key for n in names] + [keys.LEASES, keys.held(worker)],
-            args=[worker, int(time.time() * 1000), int(self.leases.ttl_s * 1000), keys.lease("")],
-        )  # fmt: skip
-        if not picked:
-            return None
-        queue_key, rq_job_id = (part.decode() for part in picked)
-        return queue_key.removeprefix(Queue.redis_queue_namespace_prefix), rq_job_id
+        picked = self.scheduler.pick(
+            worker,
+            models,
+            [self._queue(self.legacy_queue_name).key],
+            lease_ttl_s=self.leases.ttl_s,
+            default_running_cap=self.settings.max_running_per_user,
+        )
+        return None if picked is None else (picked.queue, picked.rq_id)
 
     def wait_for_work(self, models: list[str], timeout: float) -> None:
         """Block until a job is enqueued for one of `models` (or `timeout` passes)."""
@@ -143,27 +122,30 @@ class Dispatch:
 
     def withdraw(self, job: JobRecord) -> bool:
         """Take the job's current attempt off its queue (cancel, expiry). True if it was there."""
-        removed = 0
-        for name in (self.queue_name(job.model, job.lane), self.legacy_queue_name):
-            removed += self._queue(name).remove(rq_id(job)) or 0
-        return bool(removed)
+        with self._redis.pipeline(transaction=False) as pipe:
+            for name in (self.queue_name(job.model, job.lane), self.legacy_queue_name):
+                pipe.lrem(self._queue(name).key, 0, rq_id(job))
+            self.scheduler.unindex(pipe, job, rq_id(job))
+            removed = pipe.execute()
+        return bool(removed[0] or removed[1])
 
     def position(self, job: JobRecord) -> int | None:
         """1-based place in line, or None when the job is not waiting."""
-        own = self.queue_name(job.model, job.lane)
-        index = self._redis.lpos(self._queue(own).key, rq_id(job))
-        if index is None:
-            index = self._redis.lpos(self._queue(self.legacy_queue_name).key, rq_id(job))
-            if index is None:
-                return None
-            return self.depth(job.model) + index + 1
-        ahead = sum(self._llen(self.queue_name(job.model, lane)) for lane in self._lanes_ahead(job.lane)[:-1])
-        return ahead + index + 1
+        place = self.scheduler.position(job, rq_id(job))
+        if place is not None:
+            return place
+        # Queued by a version without the fair index: in RQ's lists only.
+        for name in (self.queue_name(job.model, job.lane), self.legacy_queue_name):
+            index = self._redis.lpos(self._queue(name).key, rq_id(job))
+            if index is not None:
+                ahead = self.depth(job.model) if name == self.legacy_queue_name else 0
+                return ahead + index + 1
+        return None
 
-    def next_position(self, model: str, lane: str = DEFAULT_LANE) -> int:
-        """Where a job submitted now would wait: shown before it is enqueued, so
+    def next_position(self, job: JobRecord) -> int:
+        """Where `job` would wait if submitted now: shown before it is enqueued, so
         the waiting line is on screen before any worker can replace it."""
-        return sum(self._llen(self.queue_name(model, ln)) for ln in self._lanes_ahead(lane)) + 1
+        return self.scheduler.next_position(job)
 
     def depth(self, model: str | None = None, lane: str | None = None) -> int:
         """Jobs waiting for `model` (all models when None) in `lane` (all lanes when None)."""
@@ -261,6 +243,11 @@ class Dispatch:
         if not any(model in info["models"] for info in workers):
             raise NoWorkerAlive(model, sorted({m for info in workers for m in info["models"]}))
         return spec_from_dict(json.loads(raw_spec)) if raw_spec is not None else None
+
+    def spec(self, model: str) -> ModelSpec | None:
+        """What the live workers of `model` announce it can do (None: none announced)."""
+        raw = self._redis.get(keys.model_spec(model))
+        return spec_from_dict(json.loads(raw)) if raw is not None else None
 
     def token_counter(self, spec: ModelSpec) -> tokens.Counter | None:
         def fetch(digest: str) -> str | None:

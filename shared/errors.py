@@ -59,15 +59,20 @@ class NotAllowed(UserError):
 
 
 class QueueFull(UserError):
-    """The user already has as many jobs waiting or running as they may."""
+    """Queue full: the user already has as many jobs waiting as they may."""
 
-    def __init__(self, active: int, limit: int) -> None:
+    def __init__(self, active: int, limit: int, jobs: list | None = None) -> None:
         super().__init__(
-            f"You already have {active} jobs waiting or running (the limit is {limit}). "
-            "Wait for one to finish, then try again."
+            f"Queue full: you already have {active} jobs waiting (the limit is {limit}). "
+            "Wait for one to start, or cancel one (❌), then try again."
         )
         self.active = active
         self.limit = limit
+        self._jobs = jobs or []  # the user's current jobs (records), for the ❌ buttons
+
+    @property
+    def jobs(self) -> list:
+        return self._jobs
 
 
 class PromptTooLong(InvalidRequest):

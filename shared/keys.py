@@ -105,6 +105,52 @@ def held(worker: str) -> str:
     return f"{PREFIX}:held:{worker}"
 
 
+def fair(model: str, lane: str, tier: str) -> str:
+    """The fair index of one (model, lane, tier) (shared/scheduler.py): `<base>:users`
+    (users waiting, by turn), `<base>:clock` (turns served), `<base>:arrivals` (users who came),
+    `<base>:u:<user>` (their jobs)."""
+    return f"{PREFIX}:fair:{model}:{lane}:{tier}"
+
+
+def fair_users(base: str) -> str:
+    return f"{base}:users"
+
+
+def fair_clock(base: str) -> str:
+    return f"{base}:clock"
+
+
+def fair_arrivals(base: str) -> str:
+    return f"{base}:arrivals"
+
+
+def fair_user_list(base: str, user: str) -> str:
+    return f"{base}:u:{user}"
+
+
+def user_busy(user: str) -> str:
+    """Set: the jobs a user has running (their running cap counts it)."""
+    return f"{PREFIX}:busy:{user}"
+
+
+CAPS_RUNNING = f"{PREFIX}:caps:running"  # hash: user → the running cap in force for them (written at submit)
+LIMITS_BY_USER = f"{PREFIX}:limits:user"  # hash: user → {"running", "queued"} an admin set (shared/policy.py)
+LIMITS_BY_ROLE = f"{PREFIX}:limits:role"  # hash: role → the same
+LANE_GRANTS_BY_USER = f"{PREFIX}:lanes:user"  # hash: user → "turbo" (granted) or "relax" (imposed)
+LANE_GRANTS_BY_ROLE = f"{PREFIX}:lanes:role"  # hash: role → the same
+LANE_PREFERENCES = f"{PREFIX}:lanes:default"  # hash: user → the lane /fast, /relax, /turbo chose
+DURATIONS = f"{PREFIX}:durations"  # hash: "<model>:<w>x<h>" → moving average of run seconds (ETAs)
+
+
+def usage(user: str) -> str:
+    """Hash: a user's GPU seconds: total, lane:<lane>, day:<date>, day:<date>:<lane> (shared/usage.py)."""
+    return f"{PREFIX}:usage:{user}"
+
+
+PAUSED = f"{PREFIX}:paused"  # set: lanes no job starts in ("*": every lane)
+RELAX_USAGE = f"{PREFIX}:usage:relax"  # hash: user → decayed GPU seconds "value:stamp" (the relax order)
+
+
 def bell(model: str) -> str:
     """A list enqueue pushes to, so idle workers of the model wake at once (BLPOP)."""
     return f"{PREFIX}:bell:{model}"

@@ -44,9 +44,41 @@ def status_line(job: JobRecord, status: str) -> str:
     return f"{title(job)} - {mention(job)} ({status})"
 
 
-def waiting(job: JobRecord, position: int | None) -> str:
-    """The line the worker later replaces with progress, then the result."""
-    return status_line(job, f"Waiting to start, #{position} in queue" if position else "Waiting to start")
+def lane_label(lane: str) -> str:
+    """How messages name a lane, as Midjourney does: (fast), (relaxed), (turbo)."""
+    return {"relax": "relaxed"}.get(lane, lane)
+
+
+def waiting(
+    job: JobRecord,
+    position: int | None,
+    eta_s: float | None = None,
+    *,
+    running: int | None = None,
+    paused: bool = False,
+) -> str:
+    """The line the worker later replaces with progress, then the result:
+    `(Waiting to start, #3 in queue, ~40 s)`; `Job queued` while the user's
+    running jobs are at their cap."""
+    head = f"Job queued: {running} of your jobs are running" if running else "Waiting to start"
+    parts = [head]
+    if position:
+        parts.append(f"#{position} in queue")
+    if eta_s is not None and not paused:
+        parts.append(f"~{duration(eta_s)}")
+    text = ", ".join(parts)
+    if paused:
+        text += " — the queue is paused by an admin; it starts when they resume it"
+    return status_line(job, text)
+
+
+def duration(seconds: float) -> str:
+    """A wait as people say it: 40 s, 3 min, 1 h 5 min."""
+    seconds = max(1, round(seconds))
+    if seconds < 90:
+        return f"{seconds} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
 
 
 def progress(job: JobRecord, fraction: float) -> str:
@@ -54,12 +86,13 @@ def progress(job: JobRecord, fraction: float) -> str:
 
 
 def result(job: JobRecord) -> str:
-    """The content above a finished result, as Midjourney words it per kind."""
+    """The content above a finished result, as Midjourney words it per kind, with its lane."""
+    lane = f" ({lane_label(job.lane)})"
     if job.kind == JobKind.UPSCALE:
-        return f"{title(job)} - Image #{job.index} {mention(job)}"
+        return f"{title(job)} - Image #{job.index} {mention(job)}{lane}"
     if job.kind == JobKind.VARIATION:
-        return f"{title(job)} - Variations by {mention(job)}"
-    return f"{title(job)} - {mention(job)}"
+        return f"{title(job)} - Variations by {mention(job)}{lane}"
+    return f"{title(job)} - {mention(job)}{lane}"
 
 
 def failed(job: JobRecord, reason: str) -> str:
@@ -69,6 +102,20 @@ def failed(job: JobRecord, reason: str) -> str:
 def cancelled_by(job: JobRecord, canceller_id: int) -> str:
     """Replaces a waiting line whose job was cancelled before any worker touched it."""
     return f"{title(job)} - {mention(job)} — cancelled by <@{canceller_id}>."
+
+
+def cancel_refused(job: JobRecord) -> str:
+    return f"Only the person who asked for this job ({mention(job)}) or an admin can cancel it."
+
+
+def already_ended(job: JobRecord) -> str:
+    return f"That job has already ended ({job.state}), so there is nothing to cancel."
+
+
+def cancelled_privately(job: JobRecord, was_waiting: bool) -> str:
+    if was_waiting:
+        return f"Cancelled {title(job)}: it will not run."
+    return f"Stopping {title(job)}: it ends at its next sampling step."
 
 
 def cancel_reason(canceller_id: int) -> str:

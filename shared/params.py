@@ -40,6 +40,7 @@ class ParsedPrompt:
     prompt: str
     negative_prompt: str
     params: Params
+    lane: str | None = None  # --fast / --relax / --turbo; None: the user's default
 
 
 def _number(flag: str, raw: str, kind: type, low: float, high: float) -> int | float:

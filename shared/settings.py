@@ -169,8 +169,11 @@ class Settings:
         "Discord's token lifetime (shortened only by tests)",
         _positive(_int),
     )
+    max_running_per_user: int = setting(
+        "MAX_RUNNING_PER_USER", 3, "jobs a user may have running at once; more wait (Job queued)", _positive(_int)
+    )
     max_queued_per_user: int = setting(
-        "MAX_QUEUED_PER_USER", 5, "jobs a user may have waiting or running", _positive(_int)
+        "MAX_QUEUED_PER_USER", 10, "jobs a user may have waiting; more are refused (Queue full)", _positive(_int)
     )
     progress_interval_s: float = setting(
         "PROGRESS_INTERVAL_S", 2.0, "at most one progress edit per this many seconds", _float

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import redis
@@ -26,34 +26,51 @@ from shared.images import ImageStore
 from shared.job import FINISHED, JobRecord, JobState
 from shared.leases import Leases
 from shared.models import ModelSpec, check_servable
+from shared.policy import QueuePolicy
+from shared.scheduler import user_of
 from shared.settings import RECORD_TTL_S, Settings
+from shared.usage import UsageBook, eta_s
 
 logger = logging.getLogger(__name__)
 
 RECENT_KEEP = 200
+
+
+@dataclass(frozen=True)
+class WaitingStatus:
+    position: int | None
+    eta_s: float | None
+    running: int | None  # the user's running jobs, when they are at their cap ("Job queued")
+    paused: bool
+
+
 MAX_ATTEMPTS = 3  # a job whose worker died is re-queued this many times at most
 DONE_SIGNAL_TTL_S = 3600
 CANCEL_FLAG_TTL_S = 24 * 3600
 
-# Admit a job in one step: count the user's live jobs (dropping finished ones
-# from their set), refuse at the limit, else store the record and add it to the
-# user's set and the waiting set. Counting and adding separately would let
-# concurrent submits pass the limit together.
+# Admit a job in one step: count the user's waiting jobs (dropping finished
+# ones from their set), refuse at the limit, else store the record, add it to
+# the user's set and the waiting set, and note the user's running cap for the
+# pick. Counting and adding separately would let concurrent submits pass the
+# limit together.
 ADMIT = """
 local limit = tonumber(ARGV[1])
 if limit >= 0 then
-  local count = 0
+  local waiting = 0
   for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
     local raw = redis.call('GET', ARGV[5] .. id)
-    local live = false
+    local live, queued = false, false
     if raw then
       local ok, rec = pcall(cjson.decode, raw)
       live = ok and type(rec) == 'table' and not FINISHED[rec['state']]
+      queued = live and rec['state'] == 'queued'
     end
-    if live then count = count + 1 else redis.call('SREM', KEYS[1], id) end
+    if not live then redis.call('SREM', KEYS[1], id) end
+    if queued then waiting = waiting + 1 end
   end
-  if count >= limit then return count end
+  if waiting >= limit then return waiting end
   redis.call('SADD', KEYS[1], ARGV[2])
+  redis.call('HSET', KEYS[5], ARGV[9], ARGV[8])
 end
 redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[6])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[2])
@@ -70,6 +87,8 @@ class JobStore:
         self.settings = settings
         self.redis = conn or connect(settings.redis_url)  # for the store's parts, and tests; nobody else
         self.leases = Leases(self.redis, settings.worker_heartbeat_s)
+        self.policy = QueuePolicy(self.redis, settings)
+        self.usage = UsageBook(self.redis)
         self.dispatch = Dispatch(self.redis, settings, self.leases)
         self.images = ImageStore(self.redis, settings)
         self.claims = Claims(self.redis, self.find)
@@ -146,11 +165,13 @@ class JobStore:
             check_servable(job, spec, counter)
         return spec
 
-    def submit(self, job: JobRecord, *, check: bool = True) -> JobRecord:
-        """Check, admit within the user's limit (QueueFull), store and enqueue.
+    def submit(self, job: JobRecord, *, check: bool = True, role_ids: frozenset[int] = frozenset()) -> JobRecord:
+        """Check, admit within the user's limits (QueueFull), store and enqueue.
+        `role_ids`: the user's roles in the server, for limits set per role.
         (No ping first: the first Redis call fails as clearly, one round trip sooner.)"""
         if check:
             self.check(job)
+        limits = self.policy.limits_for(job.user_id, role_ids)
         try:
             refused = self._admit(
                 keys=[
@@ -158,21 +179,24 @@ class JobStore:
                     keys.job(job.id),
                     keys.QUEUED,
                     keys.RECENT,
+                    keys.CAPS_RUNNING,
                 ],
                 args=[
-                    self.settings.max_queued_per_user if job.user_id is not None else -1,
+                    limits.queued if job.user_id is not None else -1,
                     job.id,
                     job.to_json(),
                     job.created_at,
                     keys.job(""),
                     RECORD_TTL_S,
                     RECENT_KEEP,
+                    limits.running,
+                    user_of(job),
                 ],
             )
         except redis.RedisError as exc:
             raise QueueUnavailable(QueueUnavailable.NOT_QUEUED) from exc
         if refused >= 0:
-            raise QueueFull(int(refused), self.settings.max_queued_per_user)
+            raise QueueFull(int(refused), limits.queued, self.jobs_of(job.user_id))
         try:
             self.dispatch.enqueue(job)
         except redis.RedisError as exc:
@@ -187,6 +211,37 @@ class JobStore:
     def position(self, job_id: str) -> int | None:
         job = self.find(job_id)
         return self.dispatch.position(job) if job is not None and job.state == JobState.QUEUED else None
+
+    def jobs_of(self, user_id: int | None) -> list[JobRecord]:
+        """A user's jobs that are waiting or running, oldest first."""
+        if user_id is None:
+            return []
+        ids = [m.decode() for m in self.redis.smembers(keys.user_active(user_id))]
+        raws = self.redis.mget([keys.job(i) for i in ids]) if ids else []
+        jobs = [JobRecord.from_json(raw) for raw in raws if raw is not None]
+        return sorted((j for j in jobs if not j.finished), key=lambda j: j.created_at)
+
+    def waiting_status(self, job: JobRecord, *, enqueued: bool = True) -> WaitingStatus:
+        """What the waiting line says: the place (where it would be, before it is
+        enqueued), the ETA, whether the user's running cap holds it, a paused lane."""
+        position = self.dispatch.position(job) if enqueued else self.dispatch.next_position(job)
+        limits = self.policy.limits_for(job.user_id)
+        running = int(self.redis.scard(keys.user_busy(user_of(job)))) if job.user_id else 0
+        return WaitingStatus(
+            position=position,
+            eta_s=self.eta(job, position),
+            running=running if running >= limits.running else None,
+            paused=self.policy.is_paused(job.lane),
+        )
+
+    def eta(self, job: JobRecord, position: int | None) -> float | None:
+        """Seconds until a waiting job starts, from recent durations of its model and size."""
+        if position is None:
+            return None
+        spec = self.dispatch.spec(job.model)
+        width, height = spec.image_size(job.params.aspect) if spec else (None, None)
+        duration = self.usage.typical_duration(job.model, width, height)
+        return eta_s(position, duration, len(self.dispatch.live_workers(job.model)))
 
     # -- a job's life ----------------------------------------------------------
     def mark_running(self, job_id: str, worker: str, *, attempt: int | None = None, **changes: Any) -> JobRecord:
@@ -235,9 +290,11 @@ class JobStore:
         """Record the end of a job, drop its lease, and wake every waiter."""
         job = self.update(job_id, attempt=attempt, state=state, finished_at=time.time(), **changes)
         self.leases.release(job_id)
+        self.usage.record(job)
         with self.redis.pipeline() as pipe:
             pipe.zrem(keys.QUEUED, job_id)
             pipe.srem(keys.RUNNING, job_id)
+            pipe.srem(keys.user_busy(user_of(job)), job_id)
             if job.user_id is not None:
                 pipe.srem(keys.user_active(job.user_id), job_id)
             pipe.rpush(keys.done_signal(job_id), state.value)
@@ -253,6 +310,7 @@ class JobStore:
         self.leases.release(job.id)
         with self.redis.pipeline() as pipe:
             pipe.srem(keys.RUNNING, job.id)
+            pipe.srem(keys.user_busy(user_of(job)), job.id)
             pipe.zadd(keys.QUEUED, {job.id: time.time()})
             pipe.execute()
         logger.warning("re-queueing job %s (attempt %d): %s", job.id, job.attempts + 1, reason)

@@ -29,6 +29,9 @@ REDIS_MODULES = {
     "shared/images.py",
     "shared/claims.py",
     "shared/leases.py",
+    "shared/scheduler.py",
+    "shared/policy.py",
+    "shared/usage.py",
     "shared/dispatch.py",
     "shared/connection.py",
 }

@@ -335,7 +335,7 @@ async def test_queue_full_takes_the_waiting_line_down(harness: Harness) -> None:
     public = [c for c in h.discord.followups if not c.ephemeral]
     private = [c for c in h.discord.followups if c.ephemeral]
     assert len(public) == 1 and len(private) == 1
-    assert f"You already have {limit} jobs waiting or running" in private[0].content
+    assert f"Queue full: you already have {limit} jobs waiting" in private[0].content
     [deleted] = h.discord.find("DELETE", "/messages/{message_id}")
     assert deleted.url.endswith(f"/messages/{public[0].message_id}")
     assert h.store.dispatch.depth("embedded") == limit

@@ -181,7 +181,7 @@ async def test_queue_full_is_explained(harness: Harness) -> None:
         await h.imagine(f"picture {n}")
     h.discord.calls.clear()
     await h.imagine("one too many")
-    assert_withdrawn_after_queue(h, f"You already have {limit} jobs waiting or running")
+    assert_withdrawn_after_queue(h, f"Queue full: you already have {limit} jobs waiting")
 
 
 def assert_withdrawn_after_queue(h: Harness, text: str) -> None:

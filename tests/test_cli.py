@@ -58,7 +58,7 @@ def test_reaching_the_job_limit_is_the_users_mistake(redis_url: str) -> None:
         assert daydream(redis_url, "imagine", f"a cat {n}", "--user", "7", "--detach").returncode == 0
     r = daydream(redis_url, "imagine", "one too many", "--user", "7", "--detach")
     assert r.returncode == 2  # not 1: no job failed
-    assert f"You already have {limit} jobs waiting or running" in one_line(r)
+    assert f"Queue full: you already have {limit} jobs waiting" in one_line(r)
 
 
 def test_redis_down_is_exit_4_and_says_nothing_of_a_job(tmp_path: Path) -> None:

@@ -117,7 +117,7 @@ def test_result_edits_the_original_response_while_the_token_lives(delivery, disc
     assert "Authorization" not in req.headers  # the interaction token in the path is the credential
     assert req.headers["Content-Type"].startswith("multipart/form-data")
     assert req.files == {"files[0]": ("daydream_grid.png", PNG)}
-    assert req.payload["content"] == f"**a red circle @everyone** - <@{USER_ID}>"
+    assert req.payload["content"] == f"**a red circle @everyone** - <@{USER_ID}> (fast)"
     assert req.payload["attachments"] == [{"id": 0, "filename": "daydream_grid.png"}]
     assert req.payload["allowed_mentions"] == {"users": [USER_ID]}  # never @everyone from a prompt
     assert custom_ids(req.payload["components"]) == [

@@ -48,8 +48,8 @@ def test_positions_count_the_lanes_ahead(store: JobStore) -> None:
     assert [store.position(j.id) for j in fast] == [2, 3, 4]  # behind the turbo job
     assert store.position(turbo.id) == 1
     assert store.position(relax.id) == 5
-    assert store.dispatch.next_position("embedded", "fast") == 5  # behind turbo and the three fast ones
-    assert store.dispatch.next_position("embedded", "turbo") == 2
+    assert store.dispatch.next_position(make_job(user=50)) == 5  # behind turbo and the three fast ones
+    assert store.dispatch.next_position(make_job(user=51, lane="turbo")) == 2
     store.finish(fast[0].id, JobState.DONE)
     assert store.position(fast[0].id) is None  # not waiting
 

@@ -19,7 +19,7 @@ from PIL import Image
 
 from daydream.redis_server import RedisServer
 from shared import keys
-from shared.custom_id import parse
+from shared.custom_id import Action, parse
 from shared.job import JobRecord
 from shared.store import JobStore
 
@@ -29,7 +29,8 @@ from .standin import Interaction, Message, Standin, User
 ACK_DEADLINE_S = 3.0  # Discord's, for the first answer to an interaction
 JOB_WAIT_S = 90.0  # a queued job on a busy 2-core machine
 ANSWER_WAIT_S = 45.0  # the bot's answer; with Redis down, redis-py retries with backoff first
-WAITING_LINE = re.compile(r"\(Waiting to start, #\d+ in queue\)$")
+# The waiting line: its place, then an estimate once recent jobs give one (issue 16).
+WAITING_LINE = re.compile(r"\(Waiting to start, #\d+ in queue(, ~\d+ (s|min))?\)$")
 PROGRESS_LINE = re.compile(r"\(\d{1,3}%\)$")
 UPSCALE_LABELS = ["Vary (Strong)", "Vary (Subtle)", "Upscale (Subtle)", "Upscale (Creative)"]
 REROLL_EMOJI = "\N{ANTICLOCKWISE DOWNWARDS AND UPWARDS OPEN CIRCLE ARROWS}"
@@ -104,7 +105,10 @@ def job_count(store: JobStore) -> int:
 
 
 def is_result(message: Message | None) -> bool:
-    return message is not None and not message.deleted and bool(message.attachments and message.custom_ids)
+    """A result: an image with its buttons — not a progress preview under the ❌ of a job in flight."""
+    if message is None or message.deleted or not (message.attachments and message.custom_ids):
+        return False
+    return not any(c.startswith(f"dd:{Action.CANCEL.value}:") for c in message.custom_ids)
 
 
 def answers_to(deployment: Deployment, it: Interaction) -> list[Message]:

@@ -21,7 +21,7 @@ from PIL import Image
 from rq import Queue
 
 from shared import keys
-from shared.custom_id import Action, parse
+from shared.custom_id import Action, encode, parse
 from shared.job import JobKind, JobRecord, JobState
 from shared.store import JobStore
 
@@ -208,7 +208,7 @@ async def test_buttons_under_an_upscale(deployment: Deployment, upscale: Result)
         if action in (Action.VARY_STRONG, Action.VARY_SUBTLE):
             # A new grid of variations of the upscale, with its own nine buttons.
             assert record.kind == JobKind.VARIATION, (action, record.kind)
-            assert message.content == f"**{TEXT}** - Variations by <@{clicker.id}>", (action, message.content)
+            assert message.content == f"**{TEXT}** - Variations by <@{clicker.id}> (fast)", (action, message.content)
             assert message.custom_ids == grid_ids(job_id), (action, message.custom_ids)
             assert button_labels(message) == GRID_LABELS, (action, button_labels(message))
             assert record.width and record.height, record
@@ -216,7 +216,7 @@ async def test_buttons_under_an_upscale(deployment: Deployment, upscale: Result)
         else:
             # The upscale's one image, enlarged 2× again, with the four buttons of an upscale.
             assert record.kind == JobKind.UPSCALE, (action, record.kind)
-            assert message.content == f"**{TEXT}** - Image #1 <@{clicker.id}>", (action, message.content)
+            assert message.content == f"**{TEXT}** - Image #1 <@{clicker.id}> (fast)", (action, message.content)
             assert image_size(message) == (2 * up_size[0], 2 * up_size[1]), (action, image_size(message), up_size)
             assert button_labels(message) == [UPSCALE_LABELS], (action, button_labels(message))
             assert [parse(c).action for c in message.custom_ids] == UPSCALE_ACTIONS
@@ -271,7 +271,7 @@ async def test_cross_on_a_waiting_job_cancels_it(deployment: Deployment) -> None
         await on_rq_queue(deployment, store, job_id)  # the link is written just before the job is queued
         queued = store.get(job_id)
         assert queued.state == JobState.QUEUED and job_id in rq_job_ids(store, queued)
-        assert not waiting.custom_ids and not waiting.attachments
+        assert waiting.custom_ids == [encode(Action.CANCEL, job_id, 0)] and not waiting.attachments  # its ❌ button
 
         await standin.react(waiting.id, CROSS)
 

@@ -111,7 +111,7 @@ async def test_imagine_is_deferred_then_shows_progress_then_the_grid(deployment:
     record = await finished(deployment, first_grid.job_id)
     assert record.state == JobState.DONE and record.kind == JobKind.IMAGINE
     assert record.user_id == member.id and record.reply.message_id == message.id
-    assert message.content == f"**{TEXT}** - <@{member.id}>" and message.mentions == [member.id]
+    assert message.content == f"**{TEXT}** - <@{member.id}> (fast)" and message.mentions == [member.id]
     assert record.width and record.height and record.width > record.height  # --ar 3:2 reached the worker
     assert image_size(message) == (2 * record.width, 2 * record.height)
     assert message.custom_ids == grid_ids(first_grid.job_id)
@@ -140,7 +140,7 @@ async def test_grid_buttons_make_the_right_follow_ups(deployment: Deployment, fi
     assert grid.edits == grid_edits and grid.custom_ids == grid_ids(parent)
 
     # U2: image #2 alone, twice the tile, with the four buttons of an upscale.
-    assert upscaled.content == f"**{TEXT}** - Image #2 <@{member.id}>" and not upscaled.ephemeral
+    assert upscaled.content == f"**{TEXT}** - Image #2 <@{member.id}> (fast)" and not upscaled.ephemeral
     assert image_size(upscaled) == (2 * tile[0], 2 * tile[1])
     assert button_labels(upscaled) == [UPSCALE_LABELS]
     upscale_job = job_of(upscaled)
@@ -154,7 +154,7 @@ async def test_grid_buttons_make_the_right_follow_ups(deployment: Deployment, fi
     assert (record.kind, record.parent_id, record.index, record.state) == (JobKind.UPSCALE, parent, 2, JobState.DONE)
 
     # V3: a new grid of variations, with its own nine buttons.
-    assert varied.content == f"**{TEXT}** - Variations by <@{member.id}>"
+    assert varied.content == f"**{TEXT}** - Variations by <@{member.id}> (fast)"
     assert image_size(varied) == (2 * tile[0], 2 * tile[1])
     variation_job = job_of(varied)
     assert varied.custom_ids == grid_ids(variation_job)
@@ -162,7 +162,7 @@ async def test_grid_buttons_make_the_right_follow_ups(deployment: Deployment, fi
     assert (record.kind, record.parent_id, record.index) == (JobKind.VARIATION, parent, 3)
 
     # 🔄: the same prompt, new seeds, a new grid.
-    assert rerolled.content == f"**{TEXT}** - <@{member.id}>"
+    assert rerolled.content == f"**{TEXT}** - <@{member.id}> (fast)"
     assert image_size(rerolled) == (2 * tile[0], 2 * tile[1])
     reroll_job = job_of(rerolled)
     assert rerolled.custom_ids == grid_ids(reroll_job)
@@ -209,12 +209,12 @@ async def test_bot_killed_mid_job_then_restarted(deployment: Deployment, first_g
     first = standin.interaction_responses(old_click.id)[0]
     assert old_click.session_id == session.id
     assert first.accepted and first.latency_s < ACK_DEADLINE_S, first
-    assert upscaled.content == f"**{TEXT}** - Image #1 <@{member.id}>"
+    assert upscaled.content == f"**{TEXT}** - Image #1 <@{member.id}> (fast)"
     assert button_labels(upscaled) == [UPSCALE_LABELS]
 
     # The job that was running when the bot died delivered its grid on its own message.
     grid = await command_result(deployment, running)
-    assert grid.content == f"**{prompt}** - <@{member.id}>"
+    assert grid.content == f"**{prompt}** - <@{member.id}> (fast)"
     assert grid.custom_ids == grid_ids(running_job.id)
     assert (await finished(deployment, running_job.id)).state == JobState.DONE
 
@@ -238,7 +238,7 @@ async def test_job_waiting_past_the_token_lifetime_is_posted_in_the_channel(depl
     record = await finished(deployment, job_id)
     assert record.reply.interaction_token == waiting.token and record.state == JobState.DONE
     assert posted.via == "bot" and posted.channel_id == standin.channel_id and not posted.ephemeral
-    assert posted.mentions == [member.id] and posted.content == f"**{prompt}** - <@{member.id}>"
+    assert posted.mentions == [member.id] and posted.content == f"**{prompt}** - <@{member.id}> (fast)"
     assert posted.custom_ids == grid_ids(job_id)
     assert image_size(posted) == (2 * (record.width or 0), 2 * (record.height or 0))
     assert record.reply.message_id == posted.id
@@ -246,7 +246,8 @@ async def test_job_waiting_past_the_token_lifetime_is_posted_in_the_channel(depl
     # Posted once, and not through the dead token.
     assert [m.id for m in standin.messages() if m.custom_ids == grid_ids(job_id)] == [posted.id]
     original = standin.message(waiting.original_message_id or 0)
-    assert not original.attachments and not original.custom_ids
+    # Untouched past the token: its ❌ stays (a click on it now says the job has ended).
+    assert not original.attachments and original.custom_ids == [f"dd:x:{job_id}:0"]
     refused = standin.requests_to(f"PATCH /webhooks/*/{waiting.token}/messages/@original")
     assert 401 in [r.status for r in refused], "the worker never met the expired token"
 
