@@ -12,10 +12,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import endpoint, replies
+from bot import admin_queue, endpoint, replies  # noqa: F401 - admin_queue adds its /admin commands
 from bot.admin import ADMIN
 from bot.buttons import ResultButton
+from bot.cancel import CancelCog
 from bot.imagine import ImagineCog
+from bot.lanes import LanesCog
 from bot.reactions import ReactionsCog
 from bot.store import AsyncStore
 from shared import messages
@@ -79,6 +81,8 @@ class DaydreamBot(commands.Bot):
         self.add_dynamic_items(ResultButton)
         await self.add_cog(ImagineCog(self.settings, self.jobs))
         await self.add_cog(ReactionsCog(self))  # ✉️ and ❌ on results and waiting lines
+        await self.add_cog(CancelCog(self.settings, self.jobs))
+        await self.add_cog(LanesCog(self.jobs))
         if ADMIN.commands:  # /admin …, as the features registered them (bot/admin_*.py)
             self.tree.add_command(ADMIN)
         if self.sync is not False:

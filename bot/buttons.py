@@ -185,15 +185,13 @@ async def post_and_submit(
     """The worker edits this follow-up by its id (the original response of a
     click is the parent's message). The id is on the record before the job is
     enqueued, so a worker can never start the job without knowing it."""
+    line = messages.waiting(child, status.position, status.eta_s, running=status.running, paused=status.paused)
     message = await interaction.followup.send(
-        messages.waiting(child, status.position, status.eta_s, running=status.running, paused=status.paused),
-        wait=True,
-        allowed_mentions=replies.only_mention(child.user_id),
-        view=cancel_view(child.id),
+        line, wait=True, allowed_mentions=replies.only_mention(child.user_id), view=cancel_view(child.id)
     )
     child.reply.message_id = message.id
     try:
-        await store.submit(child, message.id, role_ids)
+        await store.submit(child, message.id, role_ids, shown=line)
     except Exception:
         try:
             await interaction.followup.delete_message(message.id)

@@ -58,13 +58,12 @@ async def imagine(interaction: discord.Interaction, text: str, settings: Setting
         status = await store.prepare(job)
         # 6. Show the waiting line (with ❌), then enqueue: never the other way round,
         #    or this edit could land after a fast worker's result and overwrite it.
+        line = messages.waiting(job, status.position, status.eta_s, running=status.running, paused=status.paused)
         waiting = await interaction.edit_original_response(
-            content=messages.waiting(job, status.position, status.eta_s, running=status.running, paused=status.paused),
-            allowed_mentions=replies.only_mention(job.user_id),
-            view=cancel_view(job.id),
+            content=line, allowed_mentions=replies.only_mention(job.user_id), view=cancel_view(job.id)
         )
-        # 7. Queue it. The worker edits the same message (`@original`) from here on.
-        await store.submit(job, waiting.id, roles)
+        # 7. Queue it. The workers keep the line up to date, then edit it (`@original`) with progress.
+        await store.submit(job, waiting.id, roles, shown=line)
     except QueueFull as exc:
         await withdraw(interaction, str(exc), view=cancel_each_view(exc.jobs))
         return

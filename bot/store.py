@@ -42,14 +42,22 @@ class AsyncStore:
 
         return await self._call(prepare)
 
-    async def submit(self, job: JobRecord, message_id: int | None, role_ids: frozenset[int] = frozenset()) -> None:
-        """Queue a prepared job whose waiting line is message `message_id`. The
-        message → job link comes first, so ❌ works from the first moment."""
+    async def submit(
+        self,
+        job: JobRecord,
+        message_id: int | None,
+        role_ids: frozenset[int] = frozenset(),
+        shown: str | None = None,
+    ) -> None:
+        """Queue a prepared job whose waiting line is message `message_id` (saying
+        `shown`). The message → job link comes first, so ❌ works from the first moment."""
 
         def submit() -> None:
             if message_id is not None:
                 self.sync.claims.remember_message(message_id, job.id)
             self.sync.submit(job, check=False, role_ids=role_ids)
+            if shown is not None:
+                self.sync.claims.note_shown(job.id, shown)
 
         await self._call(submit)
 

@@ -13,13 +13,13 @@ import argparse
 import logging
 import sys
 
-from daydream import admin, inspect, serve, submit
+from daydream import admin, admin_queue, inspect, serve, submit
 from shared.errors import DaydreamError
 from shared.settings import Settings, load_dotenv
 
 logger = logging.getLogger(__name__)
 
-QUIET_COMMANDS = {"imagine", "upscale", "vary", "reroll", "job", "status"}
+QUIET_COMMANDS = {"imagine", "upscale", "vary", "reroll", "job", "status", "cancel", "admin"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="worker name (default: host.pid.random)")
     p.set_defaults(func=serve.cmd_worker)
 
+    admin_queue.add_cancel_parser(sub)
     admin.add_parser(sub)
 
     p = sub.add_parser("train-embedded", help="(re)train the embedded model; extra arguments go to the trainer")

@@ -15,10 +15,14 @@ def cmd_job(args: argparse.Namespace, settings: Settings) -> int:
     store = JobStore(settings)
     job = store.get(args.job_id)
     written = write_result(store, job, args.output)
+    public = job.public()
+    # Where it waits, and roughly how long until it starts (None once it left the queue).
+    public["position"] = store.dispatch.position(job) if job.state == "queued" else None
+    public["eta_s"] = store.eta(job, public["position"])
     if args.json:
-        print(json.dumps(job.public()))
+        print(json.dumps(public))
     else:
-        for key, value in job.public().items():
+        for key, value in public.items():
             print(f"{key:>16}: {value}")
         if written:
             print(f"{'written':>16}: {written}")

@@ -183,8 +183,10 @@ def submit_and_wait(store: JobStore, job: JobRecord, args: argparse.Namespace) -
 
 def cmd_imagine(args: argparse.Namespace, settings: Settings) -> int:
     parsed = parse_prompt(args.prompt)
-    job = imagine_job(parsed, user_id=args.user, model=model_name(settings.model))
-    return submit_and_wait(JobStore(settings), job, args)
+    store = JobStore(settings)
+    lane = store.policy.resolve_lane(args.user, frozenset(), parsed.lane)
+    job = imagine_job(parsed, user_id=args.user, model=model_name(settings.model), lane=lane)
+    return submit_and_wait(store, job, args)
 
 
 def _child(

@@ -138,9 +138,20 @@ class Claims:
         return bool(self._redis.set(keys.delivered(job_id), marker, nx=True, ex=RECORD_TTL_S))
 
     # -- sweep claims -------------------------------------------------------------
-    def claim_sweep(self, kind: str, job_id: str, attempt: int | None = None) -> bool:
-        """True for the one worker that takes this recovery ("recover") or expiry ("expire")."""
-        return bool(self._redis.set(keys.sweep(kind, job_id, attempt), "1", nx=True, ex=SWEEP_CLAIM_TTL_S))
+    def claim_sweep(
+        self, kind: str, job_id: str, attempt: int | None = None, ttl_s: float = SWEEP_CLAIM_TTL_S
+    ) -> bool:
+        """True for the one worker that takes this recovery ("recover"), expiry ("expire")
+        or round of waiting-line updates ("positions")."""
+        return bool(self._redis.set(keys.sweep(kind, job_id, attempt), "1", nx=True, px=max(1, int(ttl_s * 1000))))
+
+    # -- what a waiting line shows ------------------------------------------------------
+    def shown(self, job_id: str) -> str | None:
+        raw = self._redis.get(keys.shown(job_id))
+        return raw.decode() if raw is not None else None
+
+    def note_shown(self, job_id: str, text: str) -> None:
+        self._redis.set(keys.shown(job_id), text, ex=SWEEP_CLAIM_TTL_S * 24)
 
     # -- Discord's limits across workers ------------------------------------------
     def hold_route(self, route: str, seconds: float) -> None:

@@ -85,6 +85,11 @@ def invalid_requests(window: int) -> str:
     return f"{PREFIX}:invalid:{window}"
 
 
+def shown(job_id: str) -> str:
+    """What a waiting line says now, so it is edited only when that changes."""
+    return f"{PREFIX}:shown:{job_id}"
+
+
 def sweep(kind: str, job_id: str, attempt: int | None = None) -> str:
     """One live worker claims each recovery or expiry of a job, not all of them."""
     suffix = "" if attempt is None else f":{attempt}"

@@ -23,6 +23,7 @@ PARENT_GONE = (
     "so there is nothing to work from. Run `/imagine` again."
 )
 PREVIEW_FILENAME = "preview.png"
+NOTHING_TO_CANCEL = "You have no job waiting or running, so there is nothing to cancel."
 NOT_AN_ADMIN = (
     "Only Daydream's admins can do that: members with Manage Server or Administrator here, "
     "or those the host named (DAYDREAM_ADMIN_IDS, DAYDREAM_ADMIN_ROLE_IDS)."
@@ -231,3 +232,82 @@ def message_link(reply: ReplyTarget) -> str | None:
     if reply.message_id and reply.channel_id:
         return jump_url(reply.guild_id, reply.channel_id, reply.message_id)
     return None
+
+
+# -- the queue, for users and admins ------------------------------------------------------
+def lane_set(lane: str) -> str:
+    return (
+        f"Your new jobs now go to the {lane_label(lane)} lane. `--fast`, `--relax` or `--turbo` in a prompt still wins."
+    )
+
+
+def turbo_not_granted() -> str:
+    return "The turbo lane is for members an admin granted it to (`/admin lane`). Use /fast or /relax."
+
+
+def usage_lines(usage: object) -> list[str]:
+    """GPU time of a user today and in total, per lane (shared/usage.Usage)."""
+    today = getattr(usage, "today_s", 0.0)
+    total = getattr(usage, "total_s", 0.0)
+    lines = [
+        f"GPU time today: {duration(today) if today else 'none'}; in total: {duration(total) if total else 'none'}"
+    ]
+    by_lane = getattr(usage, "by_lane_today", {}) or {}
+    if by_lane:
+        lines.append(
+            "Today by lane: " + ", ".join(f"{lane_label(k)} {duration(v)}" for k, v in sorted(by_lane.items()))
+        )
+    return lines
+
+
+def queue_report(report: object) -> str:
+    """/admin queue and `daydream admin queue`: depth per model and lane, and per user."""
+    waiting = getattr(report, "waiting", {})
+    lines = [
+        f"Waiting: {getattr(report, 'total', 0)}; running: {getattr(report, 'running', 0)}; "
+        f"live workers: {getattr(report, 'workers', 0)}"
+    ]
+    paused = getattr(report, "paused", set())
+    if paused:
+        lines.append("Paused: " + ("every lane" if "*" in paused else ", ".join(sorted(lane_label(p) for p in paused))))
+    for model, lanes in sorted(waiting.items()):
+        counts = ", ".join(f"{lane_label(lane)} {n}" for lane, n in lanes.items())
+        lines.append(f"`{model}`: {counts}")
+        users = getattr(report, "by_user", {}).get(model, {})
+        if users:
+            top = sorted(users.items(), key=lambda kv: -kv[1])[:10]
+            lines.append("  by user: " + ", ".join(f"{who_is(u)} {n}" for u, n in top))
+    return "\n".join(lines)
+
+
+def who_is(user: str) -> str:
+    return "(command line)" if user in {"", "0"} else f"<@{user}>"
+
+
+def workers_report(workers: list) -> str:
+    """/admin workers and `daydream admin workers`."""
+    if not workers:
+        return "No worker is alive. Start one with `daydream worker`."
+    lines = []
+    for w in workers:
+        now = f"job `{w.current_job}`" if w.current_job else "idle"
+        lines.append(
+            f"**{w.name}** on {w.host} ({w.device}), model {', '.join(w.models) or '?'}: {now}; "
+            f"{w.jobs_done} jobs, {w.images_per_minute:.1f} images/min; last heartbeat {w.last_heartbeat_s:.0f} s ago"
+        )
+    return "\n".join(lines)
+
+
+def paused_lanes(lane: str, resumed: bool) -> str:
+    what = "every lane" if lane == "*" else f"the {lane_label(lane)} lane"
+    if resumed:
+        return f"Resumed {what}: waiting jobs start again."
+    return f"Paused {what}: waiting jobs stay and none start; new ones are accepted and told so."
+
+
+def limits_report(defaults: object, overrides: dict) -> str:
+    lines = [f"Defaults: {getattr(defaults, 'running', '?')} running, {getattr(defaults, 'queued', '?')} waiting."]
+    for kind, who in (("users", "<@{}>"), ("roles", "<@&{}>")):
+        for ident, limits in sorted(overrides.get(kind, {}).items()):
+            lines.append(f"{who.format(ident)}: {limits.running} running, {limits.queued} waiting")
+    return "\n".join(lines)

@@ -34,6 +34,7 @@ def _heartbeat(rt: runtime.WorkerRuntime) -> None:
     sweeps.recover_lapsed(rt.store, rt.delivery.failure)
     sweeps.recover_orphans(rt.store, rt.delivery.failure)
     sweeps.expire_stale(rt.store, rt.delivery.failure)
+    sweeps.update_waiting_lines(rt.store, rt.delivery.waiting_line)
 
 
 def _heartbeat_loop(rt: runtime.WorkerRuntime, stop: threading.Event) -> None:

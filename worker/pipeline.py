@@ -95,6 +95,7 @@ def run(rt: runtime.WorkerRuntime, job_id: str, attempt: int) -> str:
             undelivered = str(exc)
         # 6. Finish.
         ride("finishing", store.finish, job_id, JobState.DONE, attempt=attempt, undelivered=undelivered)
+        rt.images_done += len(result.images)
         return DONE
     except Superseded as exc:
         # Another worker holds the job now (this one lost its lease): stop writing.

@@ -65,6 +65,7 @@ class WorkerRuntime:
     started_at: float = field(default_factory=time.time)
     current_job: str | None = None
     jobs_done: int = 0
+    images_done: int = 0
     # (job id, attempt) of jobs given up during a Redis outage: handed back once it is over.
     abandoned: set[tuple[str, int]] = field(default_factory=set)
 
@@ -81,6 +82,7 @@ class WorkerRuntime:
             "model": self.spec.name,
             "current_job": self.current_job,
             "jobs_done": self.jobs_done,
+            "images_done": self.images_done,
             "model_loads": registry.loads(),
             "started_at": self.started_at,
         }

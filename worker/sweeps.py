@@ -14,6 +14,9 @@ from shared import messages
 from shared.job import JobRecord, JobState
 from shared.store import MAX_ATTEMPTS, JobStore
 
+POSITIONS_EVERY_S = 3.0  # one round of waiting-line edits per this many seconds, by one worker
+MAX_LINE_EDITS = 10  # per round: a long queue is brought up to date over a few rounds
+
 logger = logging.getLogger(__name__)
 
 TellFailure = Callable[[JobRecord, str], None]
@@ -81,3 +84,27 @@ def expire_stale(store: JobStore, tell_failure: TellFailure | None = None) -> li
                 tell_failure(ended, text)
             expired.append(job_id)
     return expired
+
+
+def update_waiting_lines(store: JobStore, edit: Callable[[JobRecord, str], bool]) -> int:
+    """Bring the waiting lines whose place or ETA moved up to date: one live worker
+    per round (a sweep claim), oldest jobs first, at most MAX_LINE_EDITS edits."""
+    if not store.claims.claim_sweep("positions", "all", ttl_s=POSITIONS_EVERY_S):
+        return 0
+    edits = 0
+    for job_id in store.queued_before(time.time()):
+        if edits >= MAX_LINE_EDITS:
+            break
+        job = store.find(job_id)
+        if job is None or job.state != JobState.QUEUED or not job.reply.interaction_token:
+            continue
+        status = store.waiting_status(job)
+        if status.position is None:
+            continue
+        line = messages.waiting(job, status.position, status.eta_s, running=status.running, paused=status.paused)
+        if line == store.claims.shown(job.id):
+            continue
+        if edit(job, line):
+            store.claims.note_shown(job.id, line)
+            edits += 1
+    return edits

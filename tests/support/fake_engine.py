@@ -9,6 +9,8 @@ queue's own claims are tested with the real engines."""
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -82,3 +84,24 @@ class FakeEngine:
     def with_spec(self, **changes: object) -> FakeEngine:
         self.spec = replace(self.spec, **changes)  # type: ignore[arg-type]
         return self
+
+
+class TimedFakeEngine(FakeEngine):
+    """The fake engine with a fixed cost per job, for real worker processes
+    (`MODEL=python:tests.support.fake_engine:TimedFakeEngine`): the queue's
+    tests, where the image does not matter but the time a job holds a worker
+    does. FAKE_ENGINE_JOB_S sets that time (0.2 s by default)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.job_s = float(os.environ.get("FAKE_ENGINE_JOB_S", "0.2"))
+
+    def generate(self, req: Request, progress: ProgressFn | None = None) -> list[Image.Image]:
+        per_step = self.job_s / self.steps
+
+        def costly(fraction: float, preview: object) -> None:
+            time.sleep(per_step)  # the GPU time this fake stands for, not a wait for anything
+            if progress is not None:
+                progress(fraction, preview)  # type: ignore[arg-type]
+
+        return super().generate(req, costly)

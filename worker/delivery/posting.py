@@ -87,6 +87,27 @@ class Delivery:
         with self._lock:
             self._pending[job.id] = edit
 
+    def waiting_line(self, job: JobRecord, content: str) -> bool:
+        """Edit a waiting job's line (its place and ETA moved). Cosmetic like progress:
+        one try, none while rate-limited, near the invalid-request ban or with a dead
+        token; the ❌ under it stays. True if Discord took the edit."""
+        if not self._token_alive(job) or self.rest.near_ban:
+            return False
+        payload: dict[str, Any] = {"content": _fit(content), "allowed_mentions": _allowed_mentions(job)}
+        try:
+            self._bridge.run(self.rest.send(self._webhook_edit(job.reply, payload, None), patient=False))
+            return True
+        except RateLimited:
+            return False
+        except Refused as exc:
+            if exc.token_gone:
+                self._token_died(job.id, exc)
+            logger.info("waiting line of job %s not edited (cosmetic): %s", job.id, exc)
+            return False
+        except DeliveryFailed as exc:
+            logger.info("waiting line of job %s not edited (cosmetic): %s", job.id, exc)
+            return False
+
     def flush_progress(self, job_id: str | None = None, timeout: float = REQUEST_TIMEOUT_S) -> None:
         """Wait for the progress edits in flight (of one job, or all)."""
         with self._lock:

@@ -1,11 +1,14 @@
 """Which engine serves a MODEL, loaded once per worker process.
 
-`MODEL=embedded` (the default) is Daydream's own model; anything else is a
-diffusers checkpoint (a local folder or a hub id). `loads()` counts the models
-this process has loaded: a worker loads one and keeps it resident."""
+`MODEL=embedded` (the default) is Daydream's own model; `MODEL=python:pkg.mod:Class`
+an engine of the host's own (a class implementing worker/engines/base.Engine,
+made with no arguments); anything else is a diffusers checkpoint (a local
+folder or a hub id). `loads()` counts the models this process has loaded: a
+worker loads one and keeps it resident."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import time
@@ -17,6 +20,7 @@ from worker.engines.base import Engine, Request
 logger = logging.getLogger(__name__)
 
 _loads = 0
+CUSTOM = "python:"  # MODEL=python:package.module:Class — an engine of the host's own
 MODEL_TAKES = (
     "MODEL takes 'embedded', a diffusers model folder (with model_index.json) or a Hugging Face hub id "
     "(with HF_HUB_OFFLINE=1, one already in the cache)."
@@ -35,10 +39,12 @@ def loads() -> int:
 
 def load_engine(source: str, device: str) -> Engine:
     global _loads
-    if model_name(source) == EMBEDDED:
+    if source.startswith(CUSTOM):
+        engine: Engine = _custom(source)
+    elif model_name(source) == EMBEDDED:
         from worker.engines.embedded import EmbeddedEngine
 
-        engine: Engine = EmbeddedEngine(device=device)
+        engine = EmbeddedEngine(device=device)
     else:
         from worker.engines.diffusers_engine import DiffusersEngine
 
@@ -54,6 +60,15 @@ def load_engine(source: str, device: str) -> Engine:
             raise ModelUnavailable(f"MODEL={source!r} could not be loaded: {reason} {MODEL_TAKES}") from exc
     _loads += 1
     return engine
+
+
+def _custom(source: str) -> Engine:
+    module_name, _, class_name = source.removeprefix(CUSTOM).partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ModelUnavailable(f"MODEL={source!r} could not be loaded: {exc}. It takes python:package.module:Class.") from exc
+    return cls()
 
 
 def warm_up(engine: Engine) -> float:
