@@ -223,6 +223,19 @@ class Harness:
         await self.deliver(payload)
         return payload
 
+    async def command(
+        self, name: str, options: dict[str, Any] | None = None, *, sub: str | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """A slash command (`sub`: a subcommand of the group `name`), its options as {name: value}."""
+        kinds = {bool: 5, int: 4, str: 3}
+        opts = [{"name": k, "type": kinds[type(v)], "value": v} for k, v in (options or {}).items()]
+        if sub is not None:
+            opts = [{"name": sub, "type": 1, "options": opts}]
+        data = {"id": str(next(ids)), "name": name, "type": 1, "options": opts}
+        payload = interaction_payload(2, data, **kwargs)
+        await self.deliver(payload)
+        return payload
+
     def click_payload(
         self, custom_id: str, components: list[dict[str, Any]] | None = None, **kwargs: Any
     ) -> dict[str, Any]:
