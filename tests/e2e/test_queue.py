@@ -1,0 +1,76 @@
+"""The fair queue through the Discord stand-in, with the real bot and a real
+worker: a waiting line shows its place and an estimate and moves up as the
+line does (the workers edit it), and ❌ under it cancels for its requester."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.e2e.scenario_helpers import (
+    ANSWER_WAIT_S,
+    JOB_WAIT_S,
+    Deployment,
+    command_result,
+    finished,
+    first_progress,
+    imagine,
+    job_of,
+    waiting_line_shown,
+)
+from tests.e2e.standin import Message
+
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow, pytest.mark.timeout(240)]
+
+PLACE = re.compile(r"\(Waiting to start, #(\d+) in queue(?:, ~(\d+) (s|min))?\)$")
+
+
+def place_of(message: Message) -> tuple[int, bool] | None:
+    """(#N, whether an estimate shows) of a waiting line, or None."""
+    found = PLACE.search(message.content)
+    return (int(found[1]), found[2] is not None) if found else None
+
+
+async def test_a_waiting_line_shows_its_place_and_moves_up(deployment: Deployment) -> None:
+    standin = deployment.standin
+    # One job through first, so the worker knows how long a job of this size takes (the estimate).
+    warm = await imagine(deployment, "a white circle on a black background --steps 4")
+    await finished(deployment, job_of(await command_result(deployment, warm)))
+    # A long job holds the worker; two members queue behind it.
+    long_job = await imagine(deployment, "a red square on a blue background --steps 60")
+    await first_progress(deployment, long_job)
+    second, third = standin.add_member("second"), standin.add_member("third")
+    two = await imagine(deployment, "a green star on a white background --steps 4", user=second)
+    await waiting_line_shown(deployment, two)
+    three = await imagine(deployment, "a yellow triangle on a black background --steps 4", user=third)
+    await waiting_line_shown(deployment, three)
+    line_two = standin.message(two.original_message_id or 0)
+    line_three = standin.message(three.original_message_id or 0)
+    assert place_of(line_two) == (1, True) and place_of(line_three) == (2, True), (line_two.content, line_three.content)
+
+    # The second member cancels with the ❌ under their line: theirs says so, the third moves up.
+    [cross] = line_two.custom_ids
+    await standin.click(line_two.id, cross, user=second)
+    await deployment.bot.until(
+        standin.wait_for(lambda: "cancelled by" in line_two.content, ANSWER_WAIT_S), "the cancelled line"
+    )
+    assert not line_two.custom_ids
+    await deployment.worker.until(
+        standin.wait_for(lambda: (place_of(line_three) or (0, False))[0] == 1, JOB_WAIT_S), "the line to move up"
+    )
+    assert line_three.custom_ids == [cross.replace(cross.split(":")[2], line_three_job(deployment, line_three))]
+    # And it still runs to its result once the long job is done.
+    assert (await command_result(deployment, three)).attachments
+
+
+async def command_result_job(deployment: Deployment, it) -> str:
+    from tests.e2e.scenario_helpers import job_of
+
+    return job_of(await command_result(deployment, it))
+
+
+def line_three_job(deployment: Deployment, line: Message) -> str:
+    job_id = deployment.store.claims.job_for_message(line.id)
+    assert job_id is not None
+    return job_id
