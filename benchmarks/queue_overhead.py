@@ -37,7 +37,7 @@ def pct(values: list[float], q: float) -> float:
 def load_engine_in_process():
     import torch
 
-    from worker.runtime import load_engine, warm_up
+    from worker.engines.registry import load_engine, warm_up
 
     torch.set_num_threads(os.cpu_count() or 1)
     engine = load_engine("embedded", "cpu")
