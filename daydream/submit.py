@@ -183,7 +183,7 @@ def submit_and_wait(store: JobStore, job: JobRecord, args: argparse.Namespace) -
 
 def cmd_imagine(args: argparse.Namespace, settings: Settings) -> int:
     parsed = parse_prompt(args.prompt)
-    job = imagine_job(parsed, user_id=args.user, model=model_name(settings.model))
+    job = imagine_job(parsed, user_id=args.user, model=model_name(getattr(args, "model", None) or settings.model))
     return submit_and_wait(JobStore(settings), job, args)
 
 

@@ -31,14 +31,13 @@ from rq.worker import WorkerStatus
 from shared import keys, record, tokens
 from shared.connection import connect, redis_errors
 from shared.errors import NoWorkerAlive, QueueUnavailable
-from shared.job import DEFAULT_LANE, JobRecord
+from shared.job import DEFAULT_LANE, LANES, JobRecord
 from shared.leases import Leases
 from shared.models import ModelSpec, model_name, spec_from_dict
 from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-LANES = ("turbo", "fast", "relax")  # priority order
 RQ_RESULT_TTL_S = 3600  # RQ's own result of run_job ("done", "failed" …); Daydream's record is the truth
 RQ_FAILURE_TTL_S = 7 * 24 * 3600
 TOKENIZER_TTL_S = 7 * 24 * 3600  # refreshed with every heartbeat of a worker that holds it
@@ -121,13 +120,15 @@ class Dispatch:
         pipe.ltrim(keys.bell(job.model), 0, BELL_KEEP - 1)
         pipe.execute()
 
-    def worker_queue_names(self, models: list[str]) -> list[str]:
-        """The queues a worker holding `models` takes from, in the order it serves them."""
-        return [self.queue_name(m, lane) for lane in LANES for m in models] + [self.legacy_queue_name]
+    def worker_queue_names(self, models: list[str], lanes: tuple[str, ...] = ()) -> list[str]:
+        """The queues a worker holding `models` takes from (in `lanes`; empty: every lane),
+        in the order it serves them."""
+        served = [lane for lane in LANES if not lanes or lane in lanes]
+        return [self.queue_name(m, lane) for lane in served for m in models] + [self.legacy_queue_name]
 
-    def take(self, worker: str, models: list[str]) -> tuple[str, str] | None:
+    def take(self, worker: str, models: list[str], lanes: tuple[str, ...] = ()) -> tuple[str, str] | None:
         """Pick the next job for `worker` and lease it: (queue name, RQ job id), or None."""
-        names = self.worker_queue_names(models)
+        names = self.worker_queue_names(models, lanes)
         picked = self._pick(
             keys=[self._queue(n).key for n in names] + [keys.LEASES, keys.held(worker)],
             args=[worker, int(time.time() * 1000), int(self.leases.ttl_s * 1000), keys.lease("")],
@@ -181,14 +182,17 @@ class Dispatch:
         return int(self._redis.llen(self._queue(name).key))
 
     # -- workers -------------------------------------------------------------
-    def worker(self, holder: str, models: list[str], rq_name: str | None = None) -> DaydreamWorker:
+    def worker(
+        self, holder: str, models: list[str], rq_name: str | None = None, lanes: tuple[str, ...] = ()
+    ) -> DaydreamWorker:
         """The RQ worker for the process `holder` (the name its leases and heartbeat
         carry) holding `models` (see DaydreamWorker). `rq_name`: RQ's name for it,
         new each time the process starts a work loop again after a Redis outage.
         It gets a connection of its own: RQ stretches its socket timeout to the
         length of its blocking dequeue, which the store's calls must not inherit."""
         conn = connect(self.settings.redis_url)
-        queues = [Queue(n, connection=conn, serializer=JSONSerializer) for n in self.worker_queue_names(models)]
+        names = self.worker_queue_names(models, lanes)
+        queues = [Queue(n, connection=conn, serializer=JSONSerializer) for n in names]
         return DaydreamWorker(
             queues,
             connection=conn,
@@ -197,6 +201,7 @@ class Dispatch:
             dispatch=self,
             holder=holder,
             models=models,
+            lanes=lanes,
         )
 
     def announce(self, name: str, info: dict[str, Any], specs: list[tuple[ModelSpec, str | None]]) -> None:
@@ -262,6 +267,12 @@ class Dispatch:
             raise NoWorkerAlive(model, sorted({m for info in workers for m in info["models"]}))
         return spec_from_dict(json.loads(raw_spec)) if raw_spec is not None else None
 
+    def served_specs(self) -> dict[str, ModelSpec | None]:
+        """Each model a live worker holds, with the spec its workers announce (None: an older worker's)."""
+        names = self.served_models()
+        raws = self._redis.mget([keys.model_spec(n) for n in names]) if names else []
+        return {n: spec_from_dict(json.loads(raw)) if raw else None for n, raw in zip(names, raws, strict=True)}
+
     def token_counter(self, spec: ModelSpec) -> tokens.Counter | None:
         def fetch(digest: str) -> str | None:
             raw = self._redis.get(keys.tokenizer(digest))
@@ -276,11 +287,14 @@ class DaydreamWorker(SimpleWorker):
     one atomic step (`Dispatch.take`), woken by the model's bell instead of a
     BLPOP on the queues. RQ still runs the job and keeps its registries."""
 
-    def __init__(self, *args: Any, dispatch: Dispatch, holder: str, models: list[str], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, dispatch: Dispatch, holder: str, models: list[str], lanes: tuple[str, ...] = (), **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.dispatch = dispatch
         self.holder = holder
         self.models = models
+        self.lanes = lanes
         self.stop_requested_by_signal = False
 
     def request_stop(self, signum: Any, frame: Any) -> None:
@@ -304,7 +318,7 @@ class DaydreamWorker(SimpleWorker):
                     beat_at = time.monotonic()
                     if self.should_run_maintenance_tasks:
                         self.run_maintenance_tasks()
-                picked = self.dispatch.take(self.holder, self.models)
+                picked = self.dispatch.take(self.holder, self.models, self.lanes)
                 if picked is not None:
                     job_and_queue = self._fetch(*picked)
                     if job_and_queue is not None:
