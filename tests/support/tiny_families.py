@@ -325,7 +325,9 @@ def make_lora(model: Path, out: Path, *, rank: int = 4, seed: int = 1) -> Path:
     denoiser_name = "unet" if getattr(pipe, "unet", None) is not None else "transformer"
     denoiser = getattr(pipe, denoiser_name)
     torch.manual_seed(seed)
-    config = LoraConfig(r=rank, lora_alpha=rank, target_modules=DENOISER_TARGETS[denoiser_name], init_lora_weights=False)
+    config = LoraConfig(
+        r=rank, lora_alpha=rank, target_modules=DENOISER_TARGETS[denoiser_name], init_lora_weights=False
+    )
     denoiser.add_adapter(config)
     with torch.no_grad():
         for param_name, param in denoiser.named_parameters():
