@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -154,16 +155,19 @@ def test_the_worker_announces_its_entry_with_its_family_and_loras(flux_fleet) ->
 
 def test_imagine_with_a_lora_on_the_fleets_model(flux_fleet, tmp_path: Path) -> None:
     server, env = flux_fleet
-    out = tmp_path / "grid.png"
-    r = imagine(server, env, "a red circle <lora:pixel-art:0.8>", "--model", "schnell", "-o", str(out))
-    assert r.returncode == 0, r.stderr
-    record = json.loads(r.stdout.strip().splitlines()[-1])
-    assert (record["model"], record["state"], record["loras"]) == (
-        "schnell",
-        "done",
-        [{"name": "pixel-art", "weight": 0.8}],
-    )
-    assert Image.open(out).size == (64, 64)  # a 2×2 grid of 32×32 images
+    grids = {}
+    for run, prompt in enumerate(["a red circle <lora:pixel-art:0.8>", "a red circle", "a red circle"]):
+        out = tmp_path / f"grid{run}.png"
+        r = imagine(server, env, f"{prompt} --seed 5", "--model", "schnell", "-o", str(out))
+        assert r.returncode == 0, r.stderr
+        record = json.loads(r.stdout.strip().splitlines()[-1])
+        assert (record["model"], record["state"]) == ("schnell", "done")
+        grids[run] = (record["loras"], np.asarray(Image.open(out).convert("RGB"), dtype=np.int16))
+    assert grids[0][0] == [{"name": "pixel-art", "weight": 0.8}] and grids[1][0] == []
+    assert grids[0][1].shape == (64, 64, 3)  # a 2×2 grid of 32×32 images
+    # The LoRA changed the job it was named in, and only that one.
+    assert np.abs(grids[0][1] - grids[1][1]).mean() > 0.1
+    assert np.array_equal(grids[1][1], grids[2][1])
 
 
 @pytest.mark.parametrize(
