@@ -182,12 +182,10 @@ class DiffusersEngine:
     # -- sampling ----------------------------------------------------------------------
     def _generators(self, seeds: list[int]) -> list[torch.Generator]:
         # One generator per image (not `[g] * 4`, which is one shared stream).
-        gen_device = "cpu" if self.device.type == "mps" or self.pipe_offloaded else self.device
+        # On the device even when offloaded (the noise is drawn where the model runs): a seed gives
+        # the same image with CPU_OFFLOAD on or off.
+        gen_device = "cpu" if self.device.type == "mps" else self.device
         return [torch.Generator(device=gen_device).manual_seed(s) for s in seeds]
-
-    @property
-    def pipe_offloaded(self) -> bool:
-        return getattr(self.pipe, "_offload_gpu_id", None) is not None
 
     def _callback(self, progress: ProgressFn | None, total: int):
         if progress is None:
