@@ -11,8 +11,8 @@ from dataclasses import asdict
 from daydream import admin
 from shared import messages, reports
 from shared.errors import InvalidRequest
+from shared.job import LANES
 from shared.policy import ALL_LANES, GRANTS, Limits
-from shared.scheduler import LANES
 from shared.settings import Settings
 from shared.store import JobStore
 
@@ -94,7 +94,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("queue", help="what waits, per model and lane, and per user")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_queue)
-    for name, func, verb in (("pause", cmd_pause, "stop starting jobs in"), ("resume", cmd_resume, "start jobs again in")):
+    for name, func, verb in (
+        ("pause", cmd_pause, "stop starting jobs in"),
+        ("resume", cmd_resume, "start jobs again in"),
+    ):
         p = sub.add_parser(name, help=f"{verb} a lane (all by default)")
         p.add_argument("lane", nargs="?", default="all", choices=LANE_CHOICES)
         p.set_defaults(func=func)

@@ -13,13 +13,13 @@ import argparse
 import logging
 import sys
 
-from daydream import admin, admin_queue, inspect, serve, submit
+from daydream import admin, admin_queue, inspect, models, serve, submit
 from shared.errors import DaydreamError
 from shared.settings import Settings, load_dotenv
 
 logger = logging.getLogger(__name__)
 
-QUIET_COMMANDS = {"imagine", "upscale", "vary", "reroll", "job", "status", "cancel", "admin"}
+QUIET_COMMANDS = {"imagine", "upscale", "vary", "reroll", "job", "status", "cancel", "admin", "models"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("imagine", help="generate a 2×2 grid through the queue and wait for it")
     p.add_argument("prompt", help='the prompt, with optional parameters: "a red star --ar 3:2 --seed 7"')
     submit.add_wait_options(p)
+    models.add_model_option(p, "the model to draw with")
     p.set_defaults(func=submit.cmd_imagine)
 
     p = sub.add_parser("demo", help="run the whole loop locally: private Redis + a worker + one imagine job")
@@ -72,9 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="", help="cuda:0, cuda:1, cpu (default: DEVICE, else cuda if present)")
     p.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     p.add_argument("--name", help="worker name (default: host.pid.random)")
+    models.add_model_option(p, "the model this worker loads")
     p.set_defaults(func=serve.cmd_worker)
 
     admin_queue.add_cancel_parser(sub)
+    models.add_parser(sub)
+
     admin.add_parser(sub)
 
     p = sub.add_parser("train-embedded", help="(re)train the embedded model; extra arguments go to the trainer")

@@ -28,7 +28,7 @@ def cmd_bot(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from worker.main import run_worker
 
-    run_worker(settings, device=args.device, burst=args.burst, name=args.name)
+    run_worker(settings, device=args.device, burst=args.burst, name=args.name, model=args.model)
     return 0
 
 

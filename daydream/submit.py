@@ -88,11 +88,13 @@ def _finish(store: JobStore, job: JobRecord, args: argparse.Namespace) -> int:
     return 0
 
 
-def _no_worker(model: str, waited: float, job_id: str | None = None) -> CliError:
+def _no_worker(model: str, waited: float, job_id: str | None = None, served: list[str] | None = None) -> CliError:
     what = f"to run job {job_id}" if job_id else f"for the model {model!r}"
     tail = "; it was cancelled" if job_id else "; nothing was queued"
+    others = f" Models being served: {', '.join(served)}." if served else ""
     return CliError(
-        f"No worker is alive {what} (waited {waited:.0f} s){tail}. Start one with `daydream worker`.", EXIT_NO_WORKER
+        f"No worker is alive {what} (waited {waited:.0f} s){tail}. Start one with `daydream worker`.{others}",
+        EXIT_NO_WORKER,
     )
 
 
@@ -103,7 +105,7 @@ def _await_worker(store: JobStore, model: str, timeout: float) -> None:
     try:
         while not store.dispatch.live_workers(model):
             if time.monotonic() >= deadline:
-                raise _no_worker(model, timeout)
+                raise _no_worker(model, timeout, served=store.dispatch.served_models())
             time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))  # another process announces itself
     except QueueUnavailable as exc:
         raise QueueUnavailable(QueueUnavailable.NOT_QUEUED) from exc
@@ -185,7 +187,8 @@ def cmd_imagine(args: argparse.Namespace, settings: Settings) -> int:
     parsed = parse_prompt(args.prompt)
     store = JobStore(settings)
     lane = store.policy.resolve_lane(args.user, frozenset(), parsed.lane)
-    job = imagine_job(parsed, user_id=args.user, model=model_name(settings.model), lane=lane)
+    model = model_name(getattr(args, "model", None) or settings.model)
+    job = imagine_job(parsed, user_id=args.user, model=model, lane=lane)
     return submit_and_wait(store, job, args)
 
 

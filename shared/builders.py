@@ -35,6 +35,7 @@ def imagine_job(
         negative_prompt=parsed.negative_prompt,
         params=parsed.params,
         seeds=make_seeds(parsed.params),
+        loras=list(parsed.loras),
         user_id=user_id,
         model=model,
         lane=lane,
@@ -88,6 +89,7 @@ def child_job(
         # A new grid forgets the parent's --seed: its seeds are new.
         params=replace(parent.params, strength=strength, seed=parent.params.seed if kind == JobKind.UPSCALE else None),
         seeds=seeds,
+        loras=list(parent.loras),  # a child looks like its parent: the same LoRAs
         user_id=user_id,
         parent_id=parent.id,
         index=index or None,

@@ -138,9 +138,7 @@ class Claims:
         return bool(self._redis.set(keys.delivered(job_id), marker, nx=True, ex=RECORD_TTL_S))
 
     # -- sweep claims -------------------------------------------------------------
-    def claim_sweep(
-        self, kind: str, job_id: str, attempt: int | None = None, ttl_s: float = SWEEP_CLAIM_TTL_S
-    ) -> bool:
+    def claim_sweep(self, kind: str, job_id: str, attempt: int | None = None, ttl_s: float = SWEEP_CLAIM_TTL_S) -> bool:
         """True for the one worker that takes this recovery ("recover"), expiry ("expire")
         or round of waiting-line updates ("positions")."""
         return bool(self._redis.set(keys.sweep(kind, job_id, attempt), "1", nx=True, px=max(1, int(ttl_s * 1000))))

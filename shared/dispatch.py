@@ -32,10 +32,10 @@ from rq.worker import WorkerStatus
 from shared import keys, record, tokens
 from shared.connection import connect, redis_errors
 from shared.errors import NoWorkerAlive, QueueUnavailable
-from shared.job import DEFAULT_LANE, JobRecord
+from shared.job import DEFAULT_LANE, LANES, JobRecord
 from shared.leases import Leases
 from shared.models import ModelSpec, model_name, spec_from_dict
-from shared.scheduler import LANES, Scheduler
+from shared.scheduler import Scheduler
 from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -101,11 +101,13 @@ class Dispatch:
         pipe.ltrim(keys.bell(job.model), 0, BELL_KEEP - 1)
         pipe.execute()
 
-    def worker_queue_names(self, models: list[str]) -> list[str]:
-        """The queues a worker holding `models` takes from, in the order it serves them."""
-        return [self.queue_name(m, lane) for lane in LANES for m in models] + [self.legacy_queue_name]
+    def worker_queue_names(self, models: list[str], lanes: tuple[str, ...] = ()) -> list[str]:
+        """The queues a worker holding `models` takes from (in `lanes`; empty: every lane),
+        in the order it serves them."""
+        served = [lane for lane in LANES if not lanes or lane in lanes]
+        return [self.queue_name(m, lane) for lane in served for m in models] + [self.legacy_queue_name]
 
-    def take(self, worker: str, models: list[str]) -> tuple[str, str] | None:
+    def take(self, worker: str, models: list[str], lanes: tuple[str, ...] = ()) -> tuple[str, str] | None:
         """Pick the next job for `worker` and lease it: (queue name, RQ job id), or None."""
         picked = self.scheduler.pick(
             worker,
@@ -113,6 +115,7 @@ class Dispatch:
             [self._queue(self.legacy_queue_name).key],
             lease_ttl_s=self.leases.ttl_s,
             default_running_cap=self.settings.max_running_per_user,
+            lanes=lanes,
         )
         return None if picked is None else (picked.queue, picked.rq_id)
 
@@ -163,14 +166,17 @@ class Dispatch:
         return int(self._redis.llen(self._queue(name).key))
 
     # -- workers -------------------------------------------------------------
-    def worker(self, holder: str, models: list[str], rq_name: str | None = None) -> DaydreamWorker:
+    def worker(
+        self, holder: str, models: list[str], rq_name: str | None = None, lanes: tuple[str, ...] = ()
+    ) -> DaydreamWorker:
         """The RQ worker for the process `holder` (the name its leases and heartbeat
         carry) holding `models` (see DaydreamWorker). `rq_name`: RQ's name for it,
         new each time the process starts a work loop again after a Redis outage.
         It gets a connection of its own: RQ stretches its socket timeout to the
         length of its blocking dequeue, which the store's calls must not inherit."""
         conn = connect(self.settings.redis_url)
-        queues = [Queue(n, connection=conn, serializer=JSONSerializer) for n in self.worker_queue_names(models)]
+        names = self.worker_queue_names(models, lanes)
+        queues = [Queue(n, connection=conn, serializer=JSONSerializer) for n in names]
         return DaydreamWorker(
             queues,
             connection=conn,
@@ -179,6 +185,7 @@ class Dispatch:
             dispatch=self,
             holder=holder,
             models=models,
+            lanes=lanes,
         )
 
     def announce(self, name: str, info: dict[str, Any], specs: list[tuple[ModelSpec, str | None]]) -> None:
@@ -249,6 +256,12 @@ class Dispatch:
         raw = self._redis.get(keys.model_spec(model))
         return spec_from_dict(json.loads(raw)) if raw is not None else None
 
+    def served_specs(self) -> dict[str, ModelSpec | None]:
+        """Each model a live worker holds, with the spec its workers announce (None: an older worker's)."""
+        names = self.served_models()
+        raws = self._redis.mget([keys.model_spec(n) for n in names]) if names else []
+        return {n: spec_from_dict(json.loads(raw)) if raw else None for n, raw in zip(names, raws, strict=True)}
+
     def token_counter(self, spec: ModelSpec) -> tokens.Counter | None:
         def fetch(digest: str) -> str | None:
             raw = self._redis.get(keys.tokenizer(digest))
@@ -263,11 +276,14 @@ class DaydreamWorker(SimpleWorker):
     one atomic step (`Dispatch.take`), woken by the model's bell instead of a
     BLPOP on the queues. RQ still runs the job and keeps its registries."""
 
-    def __init__(self, *args: Any, dispatch: Dispatch, holder: str, models: list[str], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, dispatch: Dispatch, holder: str, models: list[str], lanes: tuple[str, ...] = (), **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.dispatch = dispatch
         self.holder = holder
         self.models = models
+        self.lanes = lanes
         self.stop_requested_by_signal = False
 
     def request_stop(self, signum: Any, frame: Any) -> None:
@@ -291,7 +307,7 @@ class DaydreamWorker(SimpleWorker):
                     beat_at = time.monotonic()
                     if self.should_run_maintenance_tasks:
                         self.run_maintenance_tasks()
-                picked = self.dispatch.take(self.holder, self.models)
+                picked = self.dispatch.take(self.holder, self.models, self.lanes)
                 if picked is not None:
                     job_and_queue = self._fetch(*picked)
                     if job_and_queue is not None:

@@ -95,6 +95,15 @@ class Unsupported(InvalidRequest):
         self.model = model
 
 
+class UnknownLora(Unsupported):
+    """A LoRA the job's model does not have (unknown, or for another architecture)."""
+
+    def __init__(self, lora: str, model: str, available: list[str], message: str) -> None:
+        super().__init__(model, message)
+        self.lora = lora
+        self.available = available
+
+
 # -- a service is not there --------------------------------------------------------
 class Unavailable(DaydreamError):
     """A service Daydream needs is not available right now."""
@@ -182,6 +191,15 @@ class ConfigError(DaydreamError):
     def __init__(self, variable: str, message: str) -> None:
         super().__init__(message)
         self.variable = variable
+
+
+class FleetFileError(ConfigError):
+    """The fleet file (models.toml) is missing, unreadable, or wrong in an entry."""
+
+    def __init__(self, file: str, entry: str | None, message: str) -> None:
+        super().__init__("MODELS_FILE", message)
+        self.file = file
+        self.entry = entry
 
 
 # -- internal signals (never shown to a user) ---------------------------------------

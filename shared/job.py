@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from shared import record
+from shared.loras import LoraRef
 from shared.params import Params
 
 
@@ -42,6 +43,7 @@ class JobState(StrEnum):
 
 FINISHED = frozenset({JobState.DONE, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED})
 DEFAULT_LANE = "fast"
+LANES = ("turbo", "fast", "relax")  # priority order (shared/dispatch.py)
 
 
 def is_finished(state: JobState | str) -> bool:
@@ -110,6 +112,7 @@ class JobRecord:
     height: int | None = None
     images: int = 0  # how many images the result holds (4 for a grid, 1 for an upscale)
     inputs: list[InputImage] = field(default_factory=list)
+    loras: list[LoraRef] = field(default_factory=list)  # applied, in order (shared/loras.py)
     reply: ReplyTarget = field(default_factory=ReplyTarget)
     unknown: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # record.py
 
@@ -150,6 +153,7 @@ class JobRecord:
             "height": self.height,
             "images": self.images,
             "inputs": [record.dump(i) for i in self.inputs],
+            "loras": [{"name": r.name, "weight": r.weight} for r in self.loras],
             "error": self.error,
             "undelivered": self.undelivered,
             "guild_id": self.reply.guild_id,

@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from shared import record
-from shared.errors import PromptTooLong, Unsupported
+from shared.errors import PromptTooLong, UnknownLora, Unsupported
 from shared.job import JobKind, JobRecord
 from shared.params import image_size
 
@@ -52,6 +52,14 @@ class ModelSpec:
     default_steps: int
     default_guidance: float
     tokenizer: str | None = None  # digest of the tokenizer published beside it (shared/tokens.py)
+    # Fields added with the model families (shared/families.py); their defaults are how
+    # earlier workers' models behaved, so a spec they announce reads as before.
+    negative_prompt: bool = True  # reads a negative prompt (`--no`)
+    cfg_above: float = 1.0  # `--no` takes effect only with guidance above this
+    loras: tuple[str, ...] = ()  # the LoRAs its worker has loaded (shared/loras.py)
+    other_loras: dict[str, str] = field(default_factory=dict)  # LoRA name -> the architecture it is for
+    lanes: tuple[str, ...] = ()  # the lanes its workers serve (empty: every lane)
+    title: str = ""  # the family, as a user reads it ("FLUX.1 [schnell]")
     unknown: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # record.py
 
     def image_size(self, aspect: str) -> tuple[int, int]:
@@ -82,11 +90,58 @@ def check_servable(job: JobRecord, spec: ModelSpec, count_tokens: Callable[[str]
     if missing:
         what = ", ".join(sorted(missing))
         raise Unsupported(spec.name, f"The model `{spec.name}` cannot do {what}, which this job needs.")
+    _check_negative(job, spec)
+    _check_loras(job, spec)
+    if spec.lanes and job.lane not in spec.lanes:
+        lanes = ", ".join(f"`{lane}`" for lane in spec.lanes)
+        raise Unsupported(spec.name, f"The model `{spec.name}` is served in the {lanes} lane(s), not `{job.lane}`.")
     if count_tokens is not None:
         for part, text in (("prompt", job.prompt), ("negative", job.negative_prompt)):
             tokens = count_tokens(text) if text else 0
             if tokens > spec.max_prompt_tokens:
                 raise PromptTooLong(tokens, spec.max_prompt_tokens, spec.name, part)
+
+
+def _check_negative(job: JobRecord, spec: ModelSpec) -> None:
+    if not job.negative_prompt:
+        return
+    what = f"`{spec.name}`" + (f" ({spec.title})" if spec.title else "")
+    if not spec.negative_prompt:
+        raise Unsupported(
+            spec.name,
+            f"The model {what} does not read a negative prompt, so `--no` would do nothing. "
+            "Remove `--no …` and describe what you want instead.",
+        )
+    guidance = spec.default_guidance if job.params.guidance is None else job.params.guidance
+    if guidance <= spec.cfg_above:
+        raise Unsupported(
+            spec.name,
+            f"The model {what} reads `--no` only with guidance above {spec.cfg_above:g}, and this job's is "
+            f"{guidance:g}. Add `--cfg {max(2.0, spec.cfg_above + 1):g}` (slower), or remove `--no …`.",
+        )
+
+
+def _check_loras(job: JobRecord, spec: ModelSpec) -> None:
+    for ref in job.loras:
+        if ref.name in spec.loras:
+            continue
+        arch = spec.other_loras.get(ref.name)
+        if arch is not None:
+            raise UnknownLora(
+                ref.name,
+                spec.name,
+                list(spec.loras),
+                f"The LoRA `{ref.name}` is for `{arch}` models; `{spec.name}` is a `{spec.family}` model "
+                "and cannot use it. Pick a model it was trained for, or another LoRA.",
+            )
+        have = ", ".join(f"`{name}`" for name in spec.loras)
+        raise UnknownLora(
+            ref.name,
+            spec.name,
+            list(spec.loras),
+            f"The model `{spec.name}` has no LoRA `{ref.name}`. "
+            + (f"Its LoRAs: {have}." if have else "It has no LoRAs."),
+        )
 
 
 def spec_from_dict(data: dict[str, Any]) -> ModelSpec:

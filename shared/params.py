@@ -12,14 +12,18 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from shared.errors import InvalidRequest
+from shared.loras import LoraRef, extract_loras
 from shared.settings import MAX_PROMPT_CHARS
 
 ASPECT_RATIOS = ("1:1", "3:2", "2:3", "4:3", "3:4", "16:9", "9:16")
 MAX_SEED = 2**32 - 1
 MIN_STEPS, MAX_STEPS = 1, 100
 MIN_GUIDANCE, MAX_GUIDANCE = 0.0, 30.0
-HELP = "Parameters: --ar W:H (" + ", ".join(ASPECT_RATIOS) + "), --seed N, --steps N, --cfg N, --no <things to avoid>."
-FLAGS = ("ar", "aspect", "seed", "steps", "cfg", "guidance", "no")
+HELP = (
+    "Parameters: --ar W:H (" + ", ".join(ASPECT_RATIOS) + "), --seed N, --steps N, --cfg N, --no <things to avoid>, "
+    "--lora name:0.8."
+)
+FLAGS = ("ar", "aspect", "seed", "steps", "cfg", "guidance", "no", "lora")
 # Phones turn `--` into an em dash: read `—ar` as `--ar`, but leave a dash in
 # ordinary text ("a cat — sleeping") alone.
 EM_DASH_FLAG = re.compile(r"\u2014(?=(?:" + "|".join(FLAGS) + r")\b)", re.IGNORECASE)
@@ -41,6 +45,7 @@ class ParsedPrompt:
     negative_prompt: str
     params: Params
     lane: str | None = None  # --fast / --relax / --turbo; None: the user's default
+    loras: tuple[LoraRef, ...] = ()  # shared/loras.py
 
 
 def _number(flag: str, raw: str, kind: type, low: float, high: float) -> int | float:
@@ -57,12 +62,13 @@ def _number(flag: str, raw: str, kind: type, low: float, high: float) -> int | f
 def parse_prompt(text: str) -> ParsedPrompt:
     """Split `text` into the prompt and its `--flags`."""
     text = EM_DASH_FLAG.sub("--", text or "").strip()
+    if len(text) > MAX_PROMPT_CHARS:
+        raise InvalidRequest(f"Your prompt is {len(text)} characters; the limit is {MAX_PROMPT_CHARS}. Shorten it.")
+    text, loras = extract_loras(text)
     if not text:
         raise InvalidRequest(
             "Your prompt is empty. Describe the picture, e.g. `/imagine a red circle on a blue background`."
         )
-    if len(text) > MAX_PROMPT_CHARS:
-        raise InvalidRequest(f"Your prompt is {len(text)} characters; the limit is {MAX_PROMPT_CHARS}. Shorten it.")
     head, sep, tail = text.partition(" --")
     if text.startswith("--"):
         head, sep, tail = "", "--", text[2:]
@@ -112,7 +118,7 @@ def parse_prompt(text: str) -> ParsedPrompt:
         raise InvalidRequest(
             "Your prompt has parameters but no text. Put the description first, e.g. `a red star --ar 3:2`."
         )
-    return ParsedPrompt(prompt=prompt, negative_prompt=negative, params=params)
+    return ParsedPrompt(prompt=prompt, negative_prompt=negative, params=params, loras=tuple(loras))
 
 
 def make_seeds(params: Params, count: int = 4, rng: random.Random | None = None) -> list[int]:

@@ -15,7 +15,7 @@ import redis
 from shared import keys
 from shared.connection import redis_errors
 from shared.errors import InvalidRequest, NotAllowed
-from shared.scheduler import LANES
+from shared.job import LANES
 from shared.settings import Settings
 
 ALL_LANES = "*"

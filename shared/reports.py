@@ -9,8 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.job import JobRecord
-from shared.scheduler import LANES
+from shared.job import LANES, JobRecord
 from shared.store import JobStore
 from shared.usage import Usage
 

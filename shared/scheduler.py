@@ -28,9 +28,8 @@ from typing import Any
 import redis
 
 from shared import keys
-from shared.job import JobKind, JobRecord
+from shared.job import LANES, JobKind, JobRecord
 
-LANES = ("turbo", "fast", "relax")  # priority order
 TIERS = ("i", "n")  # interactive follow-ups before new grids, within a lane
 INTERACTIVE_KINDS = frozenset({JobKind.UPSCALE, JobKind.VARIATION})
 CLI_USER = "0"  # the user of jobs submitted from the command line without --user
@@ -184,7 +183,11 @@ class Scheduler:
         *,
         lease_ttl_s: float,
         default_running_cap: int,
+        lanes: tuple[str, ...] = (),
     ) -> Picked | None:
+        """The next job for `worker` from `models`' queues (in `lanes`; empty: every
+        lane), leased to it; None when no job a worker may start is waiting."""
+        served = [lane for lane in LANES if not lanes or lane in lanes]
         args: list[Any] = [
             worker,
             int(time.time() * 1000),
@@ -197,9 +200,9 @@ class Scheduler:
             default_running_cap,
             RELAX_HALF_LIFE_S,
             keys.RELAX_USAGE,
-            len(LANES) * len(models),
+            len(served) * len(models),
         ]
-        for lane in LANES:
+        for lane in served:
             for model in models:
                 args += [lane, self._queue_key(model, lane), *(keys.fair(model, lane, t) for t in TIERS)]
         args += legacy

@@ -149,11 +149,24 @@ class Settings:
     )
     # -- model and device (workers); MODEL is also the model new jobs name
     model: str = setting(
-        "MODEL", "embedded", "`embedded`, or a local folder / hub id of an SD 1.x/2.x, SDXL(-Turbo) checkpoint"
+        "MODEL", "embedded", "a name in the fleet file, `embedded`, or a diffusers folder / hub id (README: Models)"
     )
     device: str = setting("DEVICE", "auto", "`cuda:0`, `cpu`, … (`daydream worker --device` overrides)")
     cpu_threads: int = setting(
         "CPU_THREADS", 0, "threads a worker on the CPU uses (0: every core; 1 each for two workers on two cores)", _int
+    )
+    models_file: str | None = setting(
+        "MODELS_FILE", None, "the fleet file: model names → folder or hub id, family, defaults, lanes, LoRAs"
+    )
+    lora_dir: str | None = setting("LORA_DIR", None, "LoRAs: `<LORA_DIR>/<architecture>/<name>.safetensors`")
+    cpu_offload: bool = setting(
+        "CPU_OFFLOAD", False, "keep each model part on the CPU until it runs (small GPUs; slower)", _bool
+    )
+    vae_tiling_pixels: int = setting(
+        "VAE_TILING_PIXELS",
+        2048 * 2048,
+        "decode images with more pixels than this in tiles (less GPU memory; 0: always)",
+        _int,
     )
     # -- limits and timings
     result_ttl_s: int = setting(

@@ -114,10 +114,18 @@ class JobStore:
         raw = self.redis.get(keys.job(job_id))
         return JobRecord.from_json(raw) if raw is not None else None
 
-    def update(self, job_id: str, *, attempt: int | None = None, **changes: Any) -> JobRecord:
+    def update(
+        self,
+        job_id: str,
+        *,
+        attempt: int | None = None,
+        also: Callable[[redis.client.Pipeline, JobRecord], None] | None = None,
+        **changes: Any,
+    ) -> JobRecord:
         """Read-modify-write under WATCH, so concurrent writers don't clobber.
         With `attempt`, a worker's write: refused (Superseded) unless that attempt
-        is still the job's current one."""
+        is still the job's current one. `also(pipe, job)` adds writes that must land
+        in the same transaction (the images of a result, the end of a job)."""
         key = keys.job(job_id)
         with self.redis.pipeline() as pipe:
             while True:
@@ -132,6 +140,8 @@ class JobStore:
                     job = replace(job, **changes)
                     pipe.multi()
                     pipe.set(key, job.to_json(), ex=RECORD_TTL_S)
+                    if also is not None:
+                        also(pipe, job)
                     pipe.execute()
                     break
                 except redis.WatchError:
@@ -264,34 +274,16 @@ class JobStore:
         self, job_id: str, attempt: int, pngs: list[bytes], grid_png: bytes | None, **changes: Any
     ) -> JobRecord:
         """The images and the record's result fields in one transaction, fenced by `attempt`."""
-        key = keys.job(job_id)
-        with self.redis.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(key)
-                    raw = pipe.get(key)
-                    if raw is None:
-                        raise JobNotFound(job_id)
-                    job = JobRecord.from_json(raw)
-                    if job.attempts != attempt:
-                        raise Superseded(job_id, attempt, job.attempts)
-                    job = replace(job, **changes)
-                    pipe.multi()
-                    self.images.write(pipe, job_id, pngs, grid_png)
-                    pipe.set(key, job.to_json(), ex=RECORD_TTL_S)
-                    pipe.execute()
-                    break
-                except redis.WatchError:
-                    continue
-        self.publish(job_id, "update")
-        return job
+        return self.update(
+            job_id, attempt=attempt, also=lambda pipe, _job: self.images.write(pipe, job_id, pngs, grid_png), **changes
+        )
 
     def finish(self, job_id: str, state: JobState, *, attempt: int | None = None, **changes: Any) -> JobRecord:
-        """Record the end of a job, drop its lease, and wake every waiter."""
-        job = self.update(job_id, attempt=attempt, state=state, finished_at=time.time(), **changes)
-        self.leases.release(job_id)
-        self.usage.record(job)
-        with self.redis.pipeline() as pipe:
+        """Record the end of a job (with its done signal and its place in the
+        waiting, running and user sets, in one transaction: nobody sees a finished
+        job still counted somewhere), drop its lease, and wake every waiter."""
+
+        def ended(pipe: redis.client.Pipeline, job: JobRecord) -> None:
             pipe.zrem(keys.QUEUED, job_id)
             pipe.srem(keys.RUNNING, job_id)
             pipe.srem(keys.user_busy(user_of(job)), job_id)
@@ -299,7 +291,10 @@ class JobStore:
                 pipe.srem(keys.user_active(job.user_id), job_id)
             pipe.rpush(keys.done_signal(job_id), state.value)
             pipe.expire(keys.done_signal(job_id), DONE_SIGNAL_TTL_S)
-            pipe.execute()
+
+        job = self.update(job_id, attempt=attempt, also=ended, state=state, finished_at=time.time(), **changes)
+        self.leases.release(job_id)
+        self.usage.record(job)
         self.publish(job_id, "done")
         return job
 

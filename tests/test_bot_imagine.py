@@ -123,6 +123,7 @@ async def test_prompt_echo_cannot_ping_everyone(harness: Harness) -> None:
         ("a boat --ar 5:4", "Aspect ratio `5:4` is not supported"),
         ("a boat --steps 900", "`--steps` must be between 1 and 100"),
         ("x" * 1001, "the limit is 1000"),
+        ("a boat --lora ink:strong", "The weight in `--lora ink:strong` must be a number"),
     ],
 )
 async def test_a_bad_prompt_is_answered_privately_at_once(harness: Harness, prompt: str, text: str) -> None:
@@ -164,6 +165,12 @@ async def test_no_worker_alive_is_explained(harness: Harness) -> None:
     await harness.imagine("a lighthouse")
     assert_withdrawn(harness, "No image worker is running")
     assert "`daydream worker`" in harness.discord.followups[0].content
+
+
+async def test_a_lora_the_model_lacks_is_explained_privately(harness: Harness) -> None:
+    worker_alive(harness.store)
+    await harness.imagine("a lighthouse <lora:ink:0.8>")
+    assert_withdrawn(harness, "The model `embedded` has no LoRA `ink`. It has no LoRAs.")
 
 
 async def test_a_dead_workers_heartbeat_does_not_count(harness: Harness) -> None:

@@ -92,9 +92,11 @@ def test_a_model_spec_from_the_future_loads() -> None:
             "default_steps": 4,
             "default_guidance": 0.0,
             "loras": ["a"],
+            "quantization": "fp8",
         }
     )
-    assert isinstance(spec, ModelSpec) and spec.unknown == {"loras": ["a"]}
+    assert isinstance(spec, ModelSpec) and spec.unknown == {"quantization": "fp8"}
+    assert spec.loras == ("a",)
     assert "outpaint" in spec.tasks and spec.image_size("1:1") == (1024, 1024)
 
 

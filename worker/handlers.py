@@ -77,6 +77,7 @@ class Context:
             negative_prompt=job.negative_prompt,
             steps=job.params.steps,
             guidance=job.params.guidance,
+            loras=tuple(job.loras),
         )
         fields.update(changes)
         return Request.text(job.prompt, **fields)

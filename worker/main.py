@@ -64,7 +64,9 @@ def _serve(rt: runtime.WorkerRuntime, burst: bool) -> None:
     """RQ's work loop, started again each time it quits on an error rather than on request."""
     runs = 0
     while True:
-        worker = rt.store.dispatch.worker(rt.name, [rt.spec.name], rq_name=f"{rt.name}.{runs}" if runs else rt.name)
+        worker = rt.store.dispatch.worker(
+            rt.name, [rt.spec.name], rq_name=f"{rt.name}.{runs}" if runs else rt.name, lanes=rt.spec.lanes
+        )
         if runs == 0:
             logger.info("worker %s ready on queue %r", rt.name, rt.store.dispatch.queue_name(rt.spec.name))
         runs += 1
@@ -79,8 +81,10 @@ def _serve(rt: runtime.WorkerRuntime, burst: bool) -> None:
         _wait_for_redis(rt)
 
 
-def run_worker(settings: Settings, device: str = "", burst: bool = False, name: str | None = None) -> None:
-    rt = runtime.build(settings, device, name)
+def run_worker(
+    settings: Settings, device: str = "", burst: bool = False, name: str | None = None, model: str | None = None
+) -> None:
+    rt = runtime.build(settings, device, name, model)
     runtime.install(rt)
     stop = threading.Event()
     rt.announce()

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from shared import tokens
+from shared import fleet, tokens
 from shared.errors import ConfigError
 from shared.models import ModelSpec
 from shared.settings import Settings
@@ -80,6 +80,8 @@ class WorkerRuntime:
             "pid": os.getpid(),
             "device": self.device,
             "model": self.spec.name,
+            "family": self.spec.family,
+            "lanes": list(self.spec.lanes),
             "current_job": self.current_job,
             "jobs_done": self.jobs_done,
             "images_done": self.images_done,
@@ -98,14 +100,16 @@ class WorkerRuntime:
             self.delivery.close()
 
 
-def build(settings: Settings, device: str, name: str | None = None) -> WorkerRuntime:
+def build(settings: Settings, device: str, name: str | None = None, model: str | None = None) -> WorkerRuntime:
+    """`model`: a name in the fleet file (default MODEL), loaded before anything else happens."""
+    entry = fleet.resolve(settings, model)  # a bad fleet file fails here, before Redis or the device
     device = resolve_device(device or settings.device)
     if device == "cpu":
         torch.set_num_threads(settings.cpu_threads or max(1, os.cpu_count() or 1))
     store = JobStore(settings)
     store.ping()
-    logger.info("loading model %r on %s", settings.model, device)
-    engine = registry.load_engine(settings.model, device)
+    logger.info("loading model %r (%s) on %s", entry.name, entry.source, device)
+    engine = registry.load_engine(entry, device, settings)
     seconds = registry.warm_up(engine)
     logger.info("model warm in %.1f s", seconds)
     tokenizer = engine.tokenizer_json()

@@ -184,6 +184,8 @@ def test_redis_killed_and_restarted_mid_run(two_workers: Fleet, tmp_path: Path) 
         stderr=subprocess.PIPE,
         text=True,
     )
+    # Once its job is in Redis: before that, an outage is refused at once (exit 4, nothing queued).
+    wait_until(lambda: any(r.prompt == "a blue square" for r in fleet.store.recent(20)), 120, "the CLI's job", waiting)
     fleet.wait_running(at_least=0.1)
     fleet.redis.kill()
     time.sleep(3)  # the outage itself
@@ -211,11 +213,15 @@ def test_fifty_submits_at_once_admit_exactly_the_limit(two_workers: Fleet) -> No
         except QueueFull:
             refused.append(store)
 
-    threads = [threading.Thread(target=submit, args=(s,)) for s in stores]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    fleet.store.policy.pause()  # the limit counts waiting jobs: none may start during the burst
+    try:
+        threads = [threading.Thread(target=submit, args=(s,)) for s in stores]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        fleet.store.policy.resume()
     assert len(admitted) == limit and len(refused) == 50 - limit
     fleet.wait_all(admitted)
     fleet.assert_each_exactly_once(admitted)

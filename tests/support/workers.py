@@ -47,9 +47,10 @@ def worker_env(redis_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def start_worker(redis_url: str, name: str, **extra: str) -> subprocess.Popen:
+def start_worker(redis_url: str, name: str, *args: str, **extra: str) -> subprocess.Popen:
+    """`args`: more of `daydream worker`'s options (`--model NAME`); `extra`: its environment."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "daydream", "worker", "--name", name, "--device", "cpu"],
+        [sys.executable, "-m", "daydream", "worker", "--name", name, "--device", "cpu", *args],
         cwd=ROOT,
         env=worker_env(redis_url, **extra),
     )

@@ -16,6 +16,7 @@ from typing import Protocol
 from PIL import Image
 
 from shared.errors import Unsupported
+from shared.loras import LoraRef
 from shared.models import ModelSpec, Task
 
 # preview() -> the current estimate of the images (a 2×2 grid for four), or None.
@@ -50,6 +51,7 @@ class Request:
     upscale: int = 1  # >1: enlarge the one init image by this factor, restoring detail
     tile: bool = False  # seamless: the image wraps at its edges
     stop: float | None = None  # finish at this fraction of the steps (the denoised estimate)
+    loras: tuple[LoraRef, ...] = ()  # adapters on, at their weights, for this request only
 
     @classmethod
     def text(cls, prompt: str, seeds: list[int] | tuple[int, ...], width: int, height: int, **kw: object) -> Request:
@@ -86,6 +88,9 @@ def check_request(spec: ModelSpec, req: Request) -> None:
         )
     if not req.seeds:
         raise ValueError("a request needs at least one seed")
+    unknown = [r.name for r in req.loras if r.name not in spec.loras]
+    if unknown:
+        raise Unsupported(spec.name, f"The model `{spec.name}` has no LoRA `{unknown[0]}`.")
 
 
 class Engine(Protocol):

@@ -1,40 +1,47 @@
-"""The diffusers engine: any Stable Diffusion 1.x/2.x, SDXL, SD-Turbo or
-SDXL-Turbo checkpoint, from a local folder or a hub id, through AutoPipeline.
-Image-to-image shares the text-to-image pipeline's weights (`from_pipe`)."""
+"""The diffusers engine: every family of shared/families.py (Stable Diffusion
+1.x/2.x, SDXL(-Turbo), SD 3.5, FLUX.1, Z-Image, Qwen-Image), from a local
+folder or a hub id, through diffusers' AutoPipelines. Image-to-image and
+inpainting share the text-to-image pipeline's weights (`from_pipe`); LoRAs
+are adapters on those same weights (worker/engines/loras.py).
+
+What differs between families is data (shared/families.py): the defaults,
+whether a negative prompt is read, where the guidance goes, which text
+encoder the prompt limit is counted in. The code path is one."""
 
 from __future__ import annotations
 
+import gc
+import inspect
 import logging
-from collections.abc import Sequence
 from dataclasses import replace
+from functools import cache
+from typing import Any
 
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image
 
+from shared.families import FAMILIES, PIPELINES, family_for
+from shared.fleet import ModelEntry
 from shared.models import ModelSpec, Task, model_name
 from worker.engines.base import GenerationCancelled, ProgressFn, Request, check_request
+from worker.engines.loras import LoraSet, find_loras
+from worker.engines.previews import (
+    NSFW_NOTICE,
+    SD_LATENT_RGB,
+    SDXL_LATENT_BIAS,
+    SDXL_LATENT_RGB,
+    latent_preview,
+    notice_image,
+)
+
+__all__ = ["NSFW_NOTICE", "DiffusersEngine", "latent_preview", "notice_image"]
 
 logger = logging.getLogger(__name__)
 
-TURBO_HINTS = ("turbo",)
-NSFW_NOTICE = "This image was withheld by the model's safety checker."
-
-# Progress previews without a VAE decode: a fixed linear map from the 4
-# latent channels to RGB (the approximations ComfyUI publishes for SD 1.x/2.x
-# and SDXL latents), giving a blurry image at 1/8 of the size for almost nothing.
-SD_LATENT_RGB = (
-    (0.3512, 0.2297, 0.3227),
-    (0.3250, 0.4974, 0.2350),
-    (-0.2829, 0.1762, 0.2721),
-    (-0.2120, -0.2616, -0.7177),
-)
-SDXL_LATENT_RGB = (
-    (0.3651, 0.4232, 0.4341),
-    (-0.2533, -0.0042, 0.1068),
-    (0.1076, 0.1111, -0.0362),
-    (-0.3165, -0.2492, -0.2188),
-)
-SDXL_LATENT_BIAS = (0.1084, -0.0175, -0.0011)
+UNET_ARCHS = frozenset({"sd", "sdxl"})
+# Qwen-Image runs classifier-free guidance only when it is given a negative prompt;
+# its model card passes a blank one when the user has none.
+BLANK_NEGATIVE = " "
 
 
 def _dtype_for(device: torch.device) -> torch.dtype:
@@ -43,77 +50,113 @@ def _dtype_for(device: torch.device) -> torch.dtype:
     return torch.float32
 
 
-def notice_image(width: int, height: int, text: str) -> Image.Image:
-    """A grey tile with a readable notice, instead of a black square."""
-    img = Image.new("RGB", (width, height), (60, 60, 60))
-    draw = ImageDraw.Draw(img)
-    words, lines, line = text.split(), [], ""
-    for word in words:
-        if len(line) + len(word) > max(8, width // 8):
-            lines.append(line)
-            line = word
-        else:
-            line = f"{line} {word}".strip()
-    lines.append(line)
-    for i, ln in enumerate(lines):
-        draw.text((8, 8 + 14 * i), ln, fill=(230, 230, 230))
-    return img
-
-
-def latent_preview(
-    latents: torch.Tensor, factors: Sequence[Sequence[float]], bias: Sequence[float], scheduler: object
-) -> Image.Image | None:
-    """The batch's current latents as one small RGB image (a 2×2 grid for
-    four), or None for latents this map does not fit."""
-    from shared.grid import compose_grid
-
-    if latents.ndim != 4 or latents.shape[1] != len(factors):
-        return None
-    x = latents.detach().float()
-    # Sigma-parameterised schedulers (Euler, Heun…) keep x0 + σ·noise; scale it
-    # back to unit variance so early previews are not saturated noise.
-    sigmas, index = getattr(scheduler, "sigmas", None), getattr(scheduler, "step_index", None)
-    if getattr(scheduler, "init_noise_sigma", 1.0) > 1.0 and sigmas is not None and index is not None:
-        sigma = float(sigmas[min(index, len(sigmas) - 1)])
-        x = x / (sigma**2 + 1) ** 0.5
-    weight = torch.tensor(factors, dtype=x.dtype, device=x.device).T
-    rgb = torch.nn.functional.linear(x.movedim(1, -1), weight, torch.tensor(bias, dtype=x.dtype, device=x.device))
-    pixels = ((rgb + 1) * 127.5).clamp(0, 255).to(torch.uint8).cpu().numpy()
-    tiles = [Image.fromarray(p) for p in pixels]
-    return compose_grid(tiles) if len(tiles) == 4 else tiles[0]
+@cache
+def _parameters(pipe_class: type) -> frozenset[str]:
+    return frozenset(inspect.signature(pipe_class.__call__).parameters)
 
 
 class DiffusersEngine:
-    def __init__(self, model: str, device: str = "cpu") -> None:
-        from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image
+    def __init__(
+        self,
+        model: ModelEntry | str,
+        device: str = "cpu",
+        *,
+        lora_dir: str | None = None,
+        cpu_offload: bool = False,
+        vae_tiling_pixels: int = 2048 * 2048,
+    ) -> None:
+        from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
 
+        entry = model if isinstance(model, ModelEntry) else ModelEntry(name=model_name(model), source=model)
+        self.entry = entry
         self.device = torch.device(device)
+        self.vae_tiling_pixels = vae_tiling_pixels
         dtype = _dtype_for(self.device)
-        self.pipe = AutoPipelineForText2Image.from_pretrained(model, dtype=dtype)
-        self.pipe.to(self.device)
+        # 1. The text-to-image pipeline, and which architecture and family it is.
+        self.pipe = AutoPipelineForText2Image.from_pretrained(entry.source, dtype=dtype)
+        arch = PIPELINES.get(type(self.pipe).__name__)
+        if arch is None:
+            served = ", ".join(sorted(PIPELINES))
+            raise ValueError(f"it is a {type(self.pipe).__name__}; Daydream serves {served}.")
+        family = FAMILIES[entry.family] if entry.family else family_for(arch, f"{entry.name} {entry.source}")
+        if family.arch != arch:
+            raise ValueError(f"it is a `{arch}` checkpoint, and the family `{family.name}` is `{family.arch}`.")
+        self.arch, self.family = arch, family
+        # 2. On the device (or offloaded part by part), and the pipelines that share its weights.
+        if cpu_offload and self.device.type == "cuda":
+            self.pipe.enable_model_cpu_offload(device=self.device)
+        else:
+            if cpu_offload:
+                logger.warning("CPU_OFFLOAD applies to CUDA devices only; the model runs on %s", self.device)
+            self.pipe.to(self.device)
         self.pipe.set_progress_bar_config(disable=True)
-        # Shares every module with self.pipe: no second copy of the weights.
         self.img2img_pipe = AutoPipelineForImage2Image.from_pipe(self.pipe)
         self.img2img_pipe.set_progress_bar_config(disable=True)
-        unet = getattr(self.pipe, "unet", None)
-        vae_scale = getattr(self.pipe, "vae_scale_factor", 8)
-        sample = getattr(getattr(unet, "config", None), "sample_size", 64) if unet is not None else 64
-        tokenizer = getattr(self.pipe, "tokenizer", None)
-        self.tokenizer = tokenizer
-        xl = "XL" in type(self.pipe).__name__
+        self.inpaint_pipe = AutoPipelineForInpainting.from_pipe(self.pipe) if family.inpaint else None
+        if self.inpaint_pipe is not None:
+            self.inpaint_pipe.set_progress_bar_config(disable=True)
+        # 3. LoRAs, loaded once.
+        files, others = find_loras(entry, arch, lora_dir)
+        self.loras = LoraSet(self.pipe, files, others)
+        # 4. What the model can do, for the bot to check at submit.
+        self.tokenizer = getattr(self.pipe, family.tokenizer, None)
+        xl = arch == "sdxl"
         self.latent_rgb = (SDXL_LATENT_RGB, SDXL_LATENT_BIAS) if xl else (SD_LATENT_RGB, (0.0, 0.0, 0.0))
-        turbo = any(h in model.lower() for h in TURBO_HINTS)
+        tasks = {Task.TEXT_TO_IMAGE, Task.IMAGE_TO_IMAGE, Task.UPSCALE}
+        if self.inpaint_pipe is not None:
+            tasks.add(Task.INPAINT)
         self.spec = ModelSpec(
-            name=model_name(model),
-            family="sdxl" if xl else "sd",
-            tasks=frozenset({Task.TEXT_TO_IMAGE, Task.IMAGE_TO_IMAGE, Task.UPSCALE}),
-            max_prompt_tokens=int(getattr(tokenizer, "model_max_length", 77)) if tokenizer else 77,
-            base_size=int(sample) * vae_scale,
-            size_multiple=vae_scale * 8 if unet is not None else 16,
-            default_steps=4 if turbo else 25,
-            default_guidance=0.0 if turbo else 7.0,
+            name=entry.name,
+            family=family.name,
+            title=family.title,
+            tasks=frozenset(tasks),
+            max_prompt_tokens=self._token_limit(),
+            base_size=entry.size or self._base_size(),
+            size_multiple=self._size_multiple(),
+            default_steps=entry.steps or family.steps,
+            default_guidance=family.guidance if entry.guidance is None else entry.guidance,
+            negative_prompt=family.negative_prompt,
+            cfg_above=family.cfg_above,
+            loras=self.loras.names,
+            other_loras=dict(self.loras.others),
+            lanes=entry.lanes,
         )
-        logger.info("loaded %s on %s (%s), base size %d", model, self.device, dtype, self.spec.base_size)
+        logger.info(
+            "loaded %s (%s) on %s (%s), base size %d, LoRAs: %s",
+            entry.source, family.title, self.device, dtype, self.spec.base_size, ", ".join(self.loras.names) or "none",
+        )  # fmt: skip
+
+    # -- what the model is -----------------------------------------------------------
+    def _base_size(self) -> int:
+        if self.family.base_size is not None:
+            return self.family.base_size
+        unet = getattr(self.pipe, "unet", None)
+        sample = getattr(getattr(unet, "config", None), "sample_size", 64)
+        return int(sample) * self.pipe.vae_scale_factor
+
+    def _size_multiple(self) -> int:
+        scale = int(getattr(self.pipe, "vae_scale_factor", 8))
+        # A UNet halves the latents at each of its down blocks; a transformer packs 2×2 latent patches.
+        return scale * 8 if self.arch in UNET_ARCHS else scale * 2
+
+    def _template_overhead(self) -> int:
+        """Tokens the pipeline wraps around the prompt before its encoder's length applies."""
+        if self.arch == "qwen-image":
+            template = self.pipe.prompt_template_encode
+            return self.count_tokens(template.format("")) - self.pipe.prompt_template_encode_start_idx
+        if self.arch == "z-image":
+            text = self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": ""}], tokenize=False, add_generation_prompt=True, enable_thinking=True
+            )
+            return self.count_tokens(text)
+        return 0
+
+    def _token_limit(self) -> int:
+        if self.tokenizer is None:
+            return 77
+        if self.family.max_sequence_length is None:
+            return int(self.tokenizer.model_max_length)
+        return self.family.max_sequence_length - max(0, self._template_overhead())
 
     def count_tokens(self, prompt: str) -> int:
         if self.tokenizer is None:
@@ -121,7 +164,7 @@ class DiffusersEngine:
         return len(self.tokenizer(prompt).input_ids)
 
     def tokenizer_json(self) -> str | None:
-        """The fast (Rust) form of the pipeline's tokenizer; checkpoints often ship
+        """The fast (Rust) form of the tokenizer the limit is in; checkpoints often ship
         the slow CLIPTokenizer, which converts from its own vocabulary files."""
         if self.tokenizer is None:
             return None
@@ -136,8 +179,11 @@ class DiffusersEngine:
             logger.warning("cannot publish the tokenizer (%s); prompts are checked on arrival only", exc)
             return None
 
+    # -- sampling ----------------------------------------------------------------------
     def _generators(self, seeds: list[int]) -> list[torch.Generator]:
         # One generator per image (not `[g] * 4`, which is one shared stream).
+        # On the device even when offloaded (the noise is drawn where the model runs): a seed gives
+        # the same image with CPU_OFFLOAD on or off.
         gen_device = "cpu" if self.device.type == "mps" else self.device
         return [torch.Generator(device=gen_device).manual_seed(s) for s in seeds]
 
@@ -174,51 +220,85 @@ class DiffusersEngine:
 
     def generate(self, req: Request, progress: ProgressFn | None = None) -> list[Image.Image]:
         check_request(self.spec, req)
-        if req.upscale > 1:
-            return [self._upscale(req, progress)]
-        if req.init_images:
-            return self._img2img(req, progress)
-        return self._txt2img(req, progress)
+        self.loras.apply(req.loras)
+        self._tiling(req.width * req.height)
+        try:
+            if req.upscale > 1:
+                return [self._upscale(req, progress)]
+            if req.mask is not None:
+                return self._inpaint(req, progress)
+            if req.init_images:
+                return self._img2img(req, progress)
+            return self._txt2img(req, progress)
+        except torch.OutOfMemoryError:
+            # Give the memory back before the job fails, so the next job finds it (worker/pipeline.py says so).
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            raise
 
-    def _common(self, req: Request) -> dict:
-        n = len(req.seeds)
-        return dict(
-            prompt=[req.prompt] * n,
-            negative_prompt=[req.negative_prompt] * n if req.negative_prompt else None,
-            guidance_scale=self.spec.default_guidance if req.guidance is None else req.guidance,
-            generator=self._generators(list(req.seeds)),
-        )
+    def _tiling(self, pixels: int) -> None:
+        """Decode in tiles past VAE_TILING_PIXELS: the VAE's decode is the peak of memory at large sizes."""
+        vae = getattr(self.pipe, "vae", None)
+        if vae is None or not hasattr(vae, "enable_tiling"):
+            return
+        if pixels > self.vae_tiling_pixels:
+            vae.enable_tiling()
+        else:
+            vae.disable_tiling()
+
+    def _call(
+        self, pipe: Any, req: Request, steps: int, progress: ProgressFn | None, progress_total: int, **kw: Any
+    ) -> Any:
+        """Call `pipe` with the family's arguments: guidance where it goes, the negative
+        prompt only where it is read, the long encoder's length where it has one."""
+        family, n = self.family, len(req.seeds)
+        guidance = self.spec.default_guidance if req.guidance is None else req.guidance
+        accepted = _parameters(type(pipe))
+        kw.update(prompt=[req.prompt] * n, generator=self._generators(list(req.seeds)), num_inference_steps=steps)
+        kw[family.guidance_arg] = guidance
+        if family.negative_prompt and guidance > family.cfg_above:
+            if req.negative_prompt:
+                kw["negative_prompt"] = [req.negative_prompt] * n
+            elif family.guidance_arg == "true_cfg_scale":
+                kw["negative_prompt"] = [BLANK_NEGATIVE] * n
+        if family.max_sequence_length is not None and "max_sequence_length" in accepted:
+            kw["max_sequence_length"] = family.max_sequence_length
+        kw = {k: v for k, v in kw.items() if k in accepted or k in {"prompt", "generator"}}
+        out = pipe(**kw, callback_on_step_end=self._callback(progress, progress_total))
+        return self._finish(out, req.width, req.height)
 
     @torch.inference_mode()
     def _txt2img(self, req: Request, progress: ProgressFn | None) -> list[Image.Image]:
         steps = req.steps or self.spec.default_steps
-        out = self.pipe(
-            **self._common(req),
-            width=req.width,
-            height=req.height,
-            num_inference_steps=steps,
-            callback_on_step_end=self._callback(progress, steps),
-        )
-        return self._finish(out, req.width, req.height)
+        return self._call(self.pipe, req, steps, progress, steps, width=req.width, height=req.height)
 
-    @torch.inference_mode()
-    def _img2img(self, req: Request, progress: ProgressFn | None) -> list[Image.Image]:
-        steps = req.steps or self.spec.default_steps
+    def _init_images(self, req: Request) -> list[Image.Image]:
         images = list(req.init_images)
         if len(images) != len(req.seeds):
             images = [images[0]] * len(req.seeds)
-        images = [im.convert("RGB").resize((req.width, req.height), Image.Resampling.LANCZOS) for im in images]
-        strength = req.strength
+        return [im.convert("RGB").resize((req.width, req.height), Image.Resampling.LANCZOS) for im in images]
+
+    def _strength_steps(self, req: Request) -> int:
         # Turbo models need steps × strength ≥ 1 to do anything at all.
-        steps = max(steps, int(1 / max(strength, 1e-3)) + 1)
-        out = self.img2img_pipe(
-            **self._common(req),
-            image=images,
-            strength=strength,
-            num_inference_steps=steps,
-            callback_on_step_end=self._callback(progress, max(1, int(steps * strength))),
-        )
-        return self._finish(out, req.width, req.height)
+        return max(req.steps or self.spec.default_steps, int(1 / max(req.strength, 1e-3)) + 1)
+
+    @torch.inference_mode()
+    def _img2img(self, req: Request, progress: ProgressFn | None) -> list[Image.Image]:
+        steps = self._strength_steps(req)
+        return self._call(
+            self.img2img_pipe, req, steps, progress, max(1, int(steps * req.strength)),
+            image=self._init_images(req), strength=req.strength, width=req.width, height=req.height,
+        )  # fmt: skip
+
+    @torch.inference_mode()
+    def _inpaint(self, req: Request, progress: ProgressFn | None) -> list[Image.Image]:
+        steps = self._strength_steps(req)
+        mask = req.mask.convert("L").resize((req.width, req.height), Image.Resampling.NEAREST)
+        return self._call(
+            self.inpaint_pipe, req, steps, progress, max(1, int(steps * req.strength)),
+            image=self._init_images(req), mask_image=mask, strength=req.strength, width=req.width, height=req.height,
+        )  # fmt: skip
 
     def _upscale(self, req: Request, progress: ProgressFn | None) -> Image.Image:
         """×factor: Lanczos to the new size, then image-to-image at a low strength
