@@ -23,14 +23,7 @@ class LanesCog(commands.Cog):
 
     async def _set(self, interaction: discord.Interaction, lane: str) -> None:
         try:
-            if lane == "turbo":
-                grants = await self.store.call(
-                    self.store.sync.policy.grants, interaction.user.id, permissions.roles_of(interaction.user)
-                )
-                if "turbo" not in grants:
-                    await replies.tell_privately(interaction, messages.turbo_not_granted())
-                    return
-            await self.store.set_default_lane(interaction.user.id, lane)
+            await self.store.set_default_lane(interaction.user.id, lane, permissions.roles_of(interaction.user))
         except DaydreamError as exc:
             await replies.tell_privately(interaction, str(exc))
             return

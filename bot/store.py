@@ -64,8 +64,8 @@ class AsyncStore:
     async def jobs_of(self, user_id: int) -> list[JobRecord]:
         return await self._call(self.sync.jobs_of, user_id)
 
-    async def set_default_lane(self, user_id: int, lane: str) -> None:
-        await self._call(self.sync.policy.set_default_lane, user_id, lane)
+    async def set_default_lane(self, user_id: int, lane: str, role_ids: frozenset[int] = frozenset()) -> None:
+        await self._call(self.sync.policy.set_default_lane, user_id, lane, role_ids)
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Any other store call (the admin commands': reads and writes of policy)."""

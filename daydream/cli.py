@@ -13,7 +13,7 @@ import argparse
 import logging
 import sys
 
-from daydream import admin, admin_queue, inspect, models, serve, submit
+from daydream import admin, admin_queue, inspect, lanes, models, serve, submit
 from shared.errors import DaydreamError
 from shared.settings import Settings, load_dotenv
 
@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=serve.cmd_worker)
 
     admin_queue.add_cancel_parser(sub)
+    lanes.add_parsers(sub)
     models.add_parser(sub)
 
     admin.add_parser(sub)

@@ -242,7 +242,10 @@ def lane_set(lane: str) -> str:
 
 
 def turbo_not_granted() -> str:
-    return "The turbo lane is for members an admin granted it to (`/admin lane`). Use /fast or /relax."
+    return (
+        "The turbo lane is for members an admin granted it to (`/admin lane turbo`, or"
+        " `daydream admin lane turbo --user ID`). Use /fast or /relax meanwhile."
+    )
 
 
 def usage_lines(usage: object) -> list[str]:

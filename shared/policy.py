@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import redis
 
-from shared import keys
+from shared import keys, messages
 from shared.connection import redis_errors
 from shared.errors import InvalidRequest, NotAllowed
 from shared.job import LANES
@@ -95,10 +95,13 @@ class QueuePolicy:
             found = {raw.decode() for raw in pipe.execute() if raw is not None}
         return found
 
-    def set_default_lane(self, user_id: int, lane: str) -> None:
-        """/fast, /relax, /turbo: the lane the user's jobs take unless a prompt says otherwise."""
+    def set_default_lane(self, user_id: int, lane: str, role_ids: frozenset[int] = frozenset()) -> None:
+        """/fast, /relax, /turbo: the lane the user's jobs take unless a prompt says otherwise.
+        Turbo only for those granted it (the bot and `daydream fast|relax|turbo` both ask here)."""
         if lane not in LANES:
             raise InvalidRequest(f"Lane `{lane}` is not one of {', '.join(LANES)}.")
+        if lane == "turbo" and "turbo" not in self.grants(user_id, role_ids):
+            raise NotAllowed(messages.turbo_not_granted())
         self._redis.hset(keys.LANE_PREFERENCES, str(user_id), lane)
 
     def default_lane(self, user_id: int | None) -> str | None:

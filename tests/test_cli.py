@@ -84,3 +84,18 @@ def test_a_model_folder_that_is_not_there_says_so(redis_url: str, tmp_path: Path
     assert r.returncode == 1
     line = one_line(r)
     assert "there is no folder" in line and "huggingface.co" not in line
+
+
+def test_fast_relax_turbo_set_a_members_lane_and_turbo_needs_a_grant(redis_url: str) -> None:
+    store = JobStore(Settings(redis_url=redis_url))
+    r = daydream(redis_url, "relax", "--user", "8")
+    assert r.returncode == 0 and "relaxed lane" in r.stdout
+    assert store.policy.default_lane(8) == "relax"
+    r = daydream(redis_url, "turbo", "--user", "8")
+    assert r.returncode == 2 and "an admin granted it to" in one_line(r)
+    assert store.policy.default_lane(8) == "relax"  # unchanged
+    assert daydream(redis_url, "admin", "lane", "turbo", "--user", "8").returncode == 0
+    assert daydream(redis_url, "turbo", "--user", "8").returncode == 0
+    assert store.policy.default_lane(8) == "turbo"
+    r = daydream(redis_url, "fast")
+    assert r.returncode == 2 and "--user" in r.stderr
