@@ -65,6 +65,14 @@ def delivered(job_id: str) -> str:
     return f"{PREFIX}:delivery:{job_id}"
 
 
+REDELIVER = f"{PREFIX}:redeliver"  # sorted set: job id → when its post is next tried (shared/redelivery.py)
+
+
+def redeliver(job_id: str) -> str:
+    """A result Discord failed to take, kept for another try: data, content, buttons, tries."""
+    return f"{PREFIX}:redeliver:{job_id}"
+
+
 def child(parent_id: str, action: str, index: int) -> str:
     """The job that a button click on a parent made (so a second click reuses it)."""
     return f"{PREFIX}:child:{parent_id}:{action}:{index}"

@@ -34,6 +34,7 @@ REDIS_MODULES = {
     "shared/usage.py",
     "shared/dispatch.py",
     "shared/connection.py",
+    "shared/redelivery.py",
 }
 RQ_MODULES = {"shared/dispatch.py"}
 

@@ -35,6 +35,7 @@ def _heartbeat(rt: runtime.WorkerRuntime) -> None:
     sweeps.recover_orphans(rt.store, rt.delivery.failure)
     sweeps.expire_stale(rt.store, rt.delivery.failure)
     sweeps.update_waiting_lines(rt.store, rt.delivery.waiting_line)
+    sweeps.redeliver_due(rt.store, rt.delivery.result)
 
 
 def _heartbeat_loop(rt: runtime.WorkerRuntime, stop: threading.Event) -> None:

@@ -90,9 +90,16 @@ def run(rt: runtime.WorkerRuntime, job_id: str, attempt: int) -> str:
         try:
             ride("delivering", rt.delivery.result, job, data, filename, result.content, result.components, attempt)
         except DeliveryFailed as exc:
-            # The result exists: keep the job done, say why it is not in the channel.
-            logger.warning("job %s is done but could not be delivered: %s", job_id, exc)
+            # The result exists: keep the job done, say why it is not in the channel,
+            # and, unless Discord refused for good, keep the post for a later try.
             undelivered = str(exc)
+            if exc.permanent:
+                logger.warning("job %s is done but could not be delivered: %s", job_id, exc)
+            else:
+                wait = ride("keeping the post", store.redeliveries.defer, job_id, data, filename,
+                            result.content, result.components)  # fmt: skip
+                logger.warning("job %s is done but could not be delivered (%s); trying again in %.0f s",
+                               job_id, exc, wait)  # fmt: skip
         # 6. Finish.
         ride("finishing", store.finish, job_id, JobState.DONE, attempt=attempt, undelivered=undelivered)
         rt.images_done += len(result.images)
