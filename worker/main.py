@@ -27,7 +27,10 @@ REDIS_WAIT_BACKOFF_S = (0.5, 10.0)  # first and longest wait between pings while
 def _heartbeat(rt: runtime.WorkerRuntime) -> None:
     """One beat: alive, leases renewed, jobs given up in an outage handed back, sweeps."""
     rt.announce()
-    rt.store.leases.renew(rt.name)
+    # Only what this process knows it holds: a lease it took without knowing (the
+    # pick's answer lost in a Redis outage) lapses, and its job is handed on.
+    holding = {j for j in (rt.current_job,) if j} | {j for j, _ in rt.abandoned} | rt.store.dispatch.recently_taken()
+    rt.store.leases.renew(rt.name, only=holding)
     for job_id, attempt in list(rt.abandoned):
         pipeline.hand_back(rt, job_id, attempt, "Redis was unavailable while it ran")
         rt.abandoned.discard((job_id, attempt))

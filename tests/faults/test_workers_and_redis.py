@@ -110,6 +110,30 @@ def test_a_worker_killed_between_dequeue_and_running_loses_nothing(two_workers: 
     fleet.assert_each_exactly_once([job])
 
 
+def test_a_lease_a_live_worker_took_without_knowing_lapses(two_workers: Fleet) -> None:
+    """The pick ran in Redis but its answer never reached the worker (Redis went
+    down in between, or RQ's copy could not be fetched): the lease names a live
+    worker whose heartbeat must not keep it, or the job waits for ever."""
+    fleet = two_workers
+    names = list(fleet.workers)
+    for name in names:  # nobody takes the job first
+        fleet.signal(name, signal.SIGSTOP)
+    try:
+        [job] = fleet.submit(1)
+        took = take_and_die(fleet.redis.url, holder=names[0])  # as if names[0]'s pick had been lost
+        assert f"{job.id}-0" in took.stdout, took.stderr
+        assert fleet.holder(job.id) == names[0] and fleet.store.get(job.id).state == JobState.QUEUED
+    finally:
+        for name in names:
+            fleet.signal(name, signal.SIGCONT)
+    taken_at = time.monotonic()
+    wait_until(lambda: fleet.store.get(job.id).attempts == 1, 60, "the unknown lease to lapse and its job re-queued")
+    assert time.monotonic() - taken_at < requeue_bound_s(fleet)
+    [done] = fleet.wait_all([job])
+    assert done.state == JobState.DONE and done.attempts == 1
+    fleet.assert_each_exactly_once([job])
+
+
 def test_a_frozen_worker_resumes_and_writes_nothing(two_workers: Fleet) -> None:
     fleet = two_workers
     [job] = fleet.submit(1, steps=LONG_STEPS * 2)
