@@ -68,9 +68,14 @@ def _serve(rt: runtime.WorkerRuntime, burst: bool) -> None:
     """RQ's work loop, started again each time it quits on an error rather than on request."""
     runs = 0
     while True:
-        worker = rt.store.dispatch.worker(
-            rt.name, [rt.spec.name], rq_name=f"{rt.name}.{runs}" if runs else rt.name, lanes=rt.spec.lanes
-        )
+        try:
+            worker = rt.store.dispatch.worker(
+                rt.name, [rt.spec.name], rq_name=f"{rt.name}.{runs}" if runs else rt.name, lanes=rt.spec.lanes
+            )
+        except DaydreamError as exc:  # RQ's Worker talks to Redis as it is made: started in an outage
+            logger.warning("worker %s: cannot start its work loop yet (%s)", rt.name, exc)
+            _wait_for_redis(rt)
+            continue
         if runs == 0:
             logger.info("worker %s ready on queue %r", rt.name, rt.store.dispatch.queue_name(rt.spec.name))
         runs += 1
@@ -91,7 +96,11 @@ def run_worker(
     rt = runtime.build(settings, device, name, model)
     runtime.install(rt)
     stop = threading.Event()
-    rt.announce()
+    _wait_for_redis(rt)  # a worker started while Redis is down waits for it, model loaded
+    try:
+        rt.announce()
+    except DaydreamError as exc:
+        logger.warning("worker %s: could not announce itself yet (%s); its heartbeat will", rt.name, exc)
     beat = threading.Thread(target=_heartbeat_loop, args=(rt, stop), name="daydream-heartbeat", daemon=True)
     beat.start()
     try:

@@ -59,7 +59,7 @@ class Fleet:
         self.store = JobStore(self.settings)
 
     # -- workers ---------------------------------------------------------------
-    def start(self, name: str | None = None) -> Worker:
+    def start(self, name: str | None = None, *, wait: bool = True) -> Worker:
         self.starts += 1
         name = name or f"w{self.starts}"
         log = self.log_dir / f"{name}.log"
@@ -74,7 +74,8 @@ class Fleet:
             )
         worker = Worker(name, proc, log)
         self.workers[name] = worker
-        wait_until(lambda: self.announced(name), WORKER_START_S, f"worker {name} to announce itself", proc)
+        if wait:
+            wait_until(lambda: self.announced(name), WORKER_START_S, f"worker {name} to announce itself", proc)
         return worker
 
     def announced(self, name: str) -> bool:

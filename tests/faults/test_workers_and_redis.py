@@ -223,6 +223,32 @@ def test_redis_killed_and_restarted_mid_run(two_workers: Fleet, tmp_path: Path) 
     fleet.assert_each_exactly_once(jobs)
 
 
+def test_a_worker_whose_redis_dies_while_it_loads_its_model_waits_and_serves(two_workers: Fleet) -> None:
+    fleet = two_workers
+    others = [name for name, w in fleet.workers.items() if w.alive]
+    for name in others:  # the new worker must be the one that serves
+        fleet.signal(name, signal.SIGSTOP)
+    try:
+        new = fleet.start(wait=False)
+        wait_until(lambda: "loading model" in new.tail(200), 60, "the new worker to reach Redis and load", new.proc)
+        fleet.redis.kill()  # while the model loads (or just after: the work loop rides it out too)
+        wait_until(
+            lambda: "the model stays loaded" in new.tail(200) or "Redis unavailable" in new.tail(200) or not new.alive,
+            60,
+            "the new worker to notice the outage",
+        )
+        assert new.alive, new.tail()
+        fleet.redis.start()
+        wait_until(lambda: fleet.announced(new.name), 60, "the new worker to announce itself", new.proc)
+        [job] = fleet.submit(1)
+        [done] = fleet.wait_all([job])
+        assert done.state == JobState.DONE and done.worker == new.name
+    finally:
+        for name in others:
+            fleet.signal(name, signal.SIGCONT)
+    fleet.assert_each_exactly_once([job])
+
+
 def test_fifty_submits_at_once_admit_exactly_the_limit(two_workers: Fleet) -> None:
     fleet = two_workers
     limit = Settings().max_queued_per_user
