@@ -34,6 +34,7 @@ REDIS_MODULES = {
     "shared/usage.py",
     "shared/dispatch.py",
     "shared/connection.py",
+    "shared/moderation.py",
 }
 RQ_MODULES = {"shared/dispatch.py"}
 
