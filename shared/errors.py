@@ -212,6 +212,14 @@ class DeliveryFailed(JobFailed):
         self.permanent = permanent
 
 
+class ImageRefused(JobFailed):
+    """The image check flagged the result in a channel whose policy is `refuse`."""
+
+    def __init__(self, message: str, flagged: int) -> None:
+        super().__init__(message)
+        self.flagged = flagged
+
+
 # -- the host's configuration ------------------------------------------------------
 class ConfigError(DaydreamError):
     """An environment variable has a value Daydream cannot use."""
