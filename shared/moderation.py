@@ -149,15 +149,8 @@ class Moderation:
         (then held as a case for an appeal). Jobs from the command line without
         --user are the host's own: only the word filter applies."""
         venue = job.venue
-        scope = scope_of(venue.guild_id)
         if job.user_id is not None:
-            ban = self.ban_of(venue.guild_id, job.user_id)
-            if ban is not None:
-                first = bool(self._redis.sadd(keys.mod_told(scope), str(job.user_id)))
-                raise Banned(mod_messages.banned(ban.reason, first), ban.reason, first)
-            left = self.cooldown_left(venue.guild_id, job.user_id)
-            if left > 0:
-                raise CoolingDown(mod_messages.cooling_down(left), left)
+            self.check_user(venue.guild_id, job.user_id)
         match = self.word_filter(venue).find(job.prompt)
         if match is None:
             return
@@ -165,6 +158,16 @@ class Moderation:
         self.hold(Case(job, match.rule, match.word))
         raise PromptBlocked(mod_messages.blocked(match.rule, match.word, cooldown), match.rule, match.word,
                             job.id, cooldown)  # fmt: skip
+
+    def check_user(self, guild_id: int | None, user_id: int) -> None:
+        """Banned or cooling down: refused (a button click, too, checks this)."""
+        ban = self.ban_of(guild_id, user_id)
+        if ban is not None:
+            first = bool(self._redis.sadd(keys.mod_told(scope_of(guild_id)), str(user_id)))
+            raise Banned(mod_messages.banned(ban.reason, first), ban.reason, first)
+        left = self.cooldown_left(guild_id, user_id)
+        if left > 0:
+            raise CoolingDown(mod_messages.cooling_down(left), left)
 
     # -- escalation -------------------------------------------------------------------
     def strike(self, guild_id: int | None, user_id: int) -> float:

@@ -146,7 +146,7 @@ def test_an_nsfw_channel_skips_the_check(rt: WorkerRuntime, discord: FakeDiscord
 def test_a_channel_that_allows_everything_is_not_blurred(rt: WorkerRuntime, discord: FakeDiscord) -> None:
     rt.store.moderation.set_threshold(GUILD, ACTS)
     rt.store.moderation.set_channel(GUILD, CHANNEL_ID, images="allowed")
-    outcome, job = run_in(rt)
+    outcome, _ = run_in(rt)
     assert outcome == pipeline.DONE and "hidden" not in posted_result(discord)[0].payload["content"]
 
 
