@@ -23,16 +23,6 @@ logger = logging.getLogger(__name__)
 FILTER = app_commands.Group(name="filter", description="This server's word filter.", parent=ADMIN)
 
 
-def rules_report(rules: dict[str, list[str]]) -> str:
-    own = ", ".join(f"`{r}`" for r in rules["server"]) or "none"
-    default = ", ".join(f"`{r}`" for r in rules["default"]) or "none"
-    dropped = ", ".join(f"`{r}`" for r in rules["dropped"])
-    text = f"**This server's rules:** {own}\n**Default rules in force:** {default}"
-    if dropped:
-        text += f"\n**Default rules removed here:** {dropped}"
-    return text + "\n(Channels marked NSFW skip the default rules; this server's own apply everywhere.)"
-
-
 @FILTER.command(name="add", description="Block prompts with this word, phrase or pattern (porn* for any ending).")
 @app_commands.describe(rule="A word, a phrase, or a pattern with * (e.g. gore, blood bath, porn*)")
 @_told
@@ -59,7 +49,7 @@ async def filter_list(interaction: discord.Interaction) -> None:
     if not await _admin(interaction):
         return
     rules = await _run(interaction, _bot(interaction).store.moderation.rules, interaction.guild_id)
-    await replies.tell_privately(interaction, rules_report(rules))
+    await replies.tell_privately(interaction, mod_messages.rules_report(rules))
 
 
 @ADMIN.command(name="modlog", description="The channel that receives blocked prompts, flagged images, appeals, bans.")

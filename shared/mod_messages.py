@@ -76,6 +76,16 @@ def upheld(moderator_id: int) -> str:
     return f"Upheld by <@{moderator_id}>: the prompt stays blocked."
 
 
+def rules_report(rules: dict[str, list[str]]) -> str:
+    own = ", ".join(f"`{r}`" for r in rules["server"]) or "none"
+    default = ", ".join(f"`{r}`" for r in rules["default"]) or "none"
+    dropped = ", ".join(f"`{r}`" for r in rules["dropped"])
+    text = f"**This server's rules:** {own}\n**Default rules in force:** {default}"
+    if dropped:
+        text += f"\n**Default rules removed here:** {dropped}"
+    return text + "\n(Channels marked NSFW skip the default rules; this server's own apply everywhere.)"
+
+
 # -- the mod log's entries ------------------------------------------------------
 def log_blocked(user_id: int | None, job_id: str, prompt: str, rule: str, link: str | None) -> str:
     where = f" in {link}" if link else ""
