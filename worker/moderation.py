@@ -86,7 +86,8 @@ def _to_modlog(
         if channel is None:
             return
         shown = compose_grid(images) if grid and len(images) == 4 else images[0]
-        content = mod_messages.log_flagged(job.user_id, job.id, count, policy, message_link(job.reply))
+        where = message_link(job.reply) or (f"<#{venue.channel_id}>" if venue.channel_id else None)
+        content = mod_messages.log_flagged(job.user_id, job.id, count, policy, where)
         rt.delivery.notice(channel, content, (f"SPOILER_{file_stem(job)}_flagged.png", encode_png(shown)))
     except DaydreamError as exc:
         logger.warning("job %s: could not post the flagged result to the mod log: %s", job.id, exc)
