@@ -8,6 +8,7 @@ The rules themselves are the store's (shared/moderation.py)."""
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
@@ -157,7 +158,8 @@ async def _decide(interaction: discord.Interaction, bot: DaydreamBot, job_id: st
         # The member's interaction is long gone: the worker posts in the channel, mentioning them.
         reply = replace(case.job.reply, application_id=None, interaction_token=None, token_expires_at=None,
                         message_id=None, message_url=None)  # fmt: skip
-        job = replace(case.job, reply=reply)
+        # Its wait starts now: the expiry sweep counts from created_at (QUEUED_JOB_TTL_S).
+        job = replace(case.job, reply=reply, created_at=time.time())
         try:
             await bot.jobs.call(bot.store.submit, job)
         except DaydreamError:

@@ -84,6 +84,7 @@ async def test_appeal_then_allow_queues_the_held_job(mh: ModHarness) -> None:
     job = mh.store.get(job_id)
     assert job.state == JobState.QUEUED and job.prompt == "a n.u.d.e statue"
     assert job.reply.interaction_token is None and job.reply.channel_id is not None  # posted in the channel
+    assert job.created_at > mh.store.moderation.case(job_id).job.created_at  # its wait starts at the Allow
     edit = mh.h.discord.find("PATCH", "/messages/@original")[-1]
     assert f"Allowed by <@{ADMIN_ID}>" in edit.content and edit.payload["components"] == []
     await mh.h.click(encode(Action.ALLOW, job_id, 0), user_id=ADMIN_ID)  # a second Allow: nothing more
