@@ -53,7 +53,10 @@ def flagged_images(count: int, total: int, policy: str) -> str:
 
 
 def appeal_sent() -> str:
-    return "Your appeal was sent to the moderators. You will be told here or in the channel when they decide."
+    return (
+        "Your appeal was sent to the moderators. If one of them allows it, your images are made "
+        "and posted in the channel, mentioning you."
+    )
 
 
 def appeal_no_modlog() -> str:
