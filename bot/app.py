@@ -12,7 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import admin_queue, endpoint, replies  # noqa: F401 - admin_queue adds its /admin commands
+from bot import admin_moderation, admin_queue, endpoint, replies  # noqa: F401 - admin_* add their /admin commands
 from bot.admin import ADMIN
 from bot.buttons import ResultButton
 from bot.cancel import CancelCog

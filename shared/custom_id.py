@@ -24,6 +24,9 @@ class Action(StrEnum):
     UPSCALE_SUBTLE = "us"
     UPSCALE_CREATIVE = "uc"
     CANCEL = "x"  # ❌ under a waiting or running job's message, or in a Queue full answer
+    APPEAL = "ap"  # under a blocked prompt's answer: the case goes to the mod log
+    ALLOW = "al"  # in the mod log: the moderator lets the held job run
+    UPHOLD = "uh"  # in the mod log: the block stands
 
 
 # Loose on purpose: anything that looks like ours reaches the bot, which then

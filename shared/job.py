@@ -82,6 +82,20 @@ class InputImage:
     unknown: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # record.py
 
 
+@dataclass
+class Venue:
+    """Where a job is judged by the moderation policy (shared/moderation.py): the server,
+    the channel, whether Discord marks that channel NSFW (age-restricted), a DM.
+    Kept apart from ReplyTarget: `daydream imagine --guild --channel` is judged like
+    the bot's jobs there, yet posts nothing to Discord."""
+
+    guild_id: int | None = None
+    channel_id: int | None = None
+    nsfw: bool = False
+    dm: bool = False
+    unknown: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # record.py
+
+
 def new_job_id() -> str:
     return uuid.uuid4().hex
 
@@ -114,6 +128,7 @@ class JobRecord:
     inputs: list[InputImage] = field(default_factory=list)
     loras: list[LoraRef] = field(default_factory=list)  # applied, in order (shared/loras.py)
     reply: ReplyTarget = field(default_factory=ReplyTarget)
+    venue: Venue = field(default_factory=Venue)  # where the moderation policy judges it
     unknown: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # record.py
 
     # -- serialisation -------------------------------------------------

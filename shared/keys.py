@@ -185,3 +185,49 @@ def model_spec(name: str) -> str:
 def tokenizer(digest: str) -> str:
     """A model's tokenizer, by the digest its ModelSpec names (shared/tokens.py)."""
     return f"{PREFIX}:tokenizer:{digest}"
+
+
+# -- moderation (shared/moderation.py); `scope` is a guild id, or "dm" for DMs with the bot ----
+def mod_rules(scope: str) -> str:
+    """Set: the word filter rules a server added."""
+    return f"{PREFIX}:mod:{scope}:rules"
+
+
+def mod_rules_dropped(scope: str) -> str:
+    """Set: the default rules a server removed."""
+    return f"{PREFIX}:mod:{scope}:dropped"
+
+
+def mod_settings(scope: str) -> str:
+    """Hash: modlog (channel id), threshold (NSFW score)."""
+    return f"{PREFIX}:mod:{scope}:settings"
+
+
+def mod_channels(scope: str) -> str:
+    """Hash: channel id → {"images": allowed|blur|refuse, "spoiler": bool}."""
+    return f"{PREFIX}:mod:{scope}:channels"
+
+
+def mod_bans(scope: str) -> str:
+    """Hash: user id → {"reason", "by", "at", "told"}."""
+    return f"{PREFIX}:mod:{scope}:bans"
+
+
+def mod_strikes(scope: str, user_id: int) -> str:
+    """Sorted set: a user's blocked prompts by time (the escalation window)."""
+    return f"{PREFIX}:mod:{scope}:strikes:{user_id}"
+
+
+def mod_cooldown(scope: str, user_id: int) -> str:
+    """The time (epoch s) a user's cooldown ends."""
+    return f"{PREFIX}:mod:{scope}:cooldown:{user_id}"
+
+
+def mod_case(job_id: str) -> str:
+    """A blocked (held) job and its case: the rule, the appeal's state, the mod log message."""
+    return f"{PREFIX}:mod:case:{job_id}"
+
+
+def mod_told(scope: str) -> str:
+    """Set: banned users already told why (SADD answers 1 only the first time)."""
+    return f"{PREFIX}:mod:{scope}:told"

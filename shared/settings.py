@@ -202,6 +202,28 @@ class Settings:
     vary_subtle: float = setting("VARY_SUBTLE", 0.4, "Vary (Subtle) and `daydream vary --subtle`", _strength)
     upscale_subtle: float = setting("UPSCALE_SUBTLE", 0.25, "U1–U4 and Upscale (Subtle)", _strength)
     upscale_creative: float = setting("UPSCALE_CREATIVE", 0.5, "Upscale (Creative)", _strength)
+    # -- moderation (README: Moderation); each server's admins adjust theirs with /admin
+    wordfilter_file: str | None = setting(
+        "WORDFILTER_FILE", None, "the default word filter: one rule a line (replaces Daydream's short list)"
+    )
+    image_check: bool = setting(
+        "IMAGE_CHECK", True, "score results outside NSFW channels with the open_nsfw classifier (workers)", _bool
+    )
+    nsfw_threshold: float = setting(
+        "NSFW_THRESHOLD", 0.6, "an image scoring this or more is flagged (servers may set their own)", _strength
+    )
+    dm_image_policy: str = setting(
+        "DM_IMAGE_POLICY", "blur", "flagged images in DMs with the bot: allowed, blur or refuse"
+    )
+    strike_window_s: int = setting(
+        "STRIKE_WINDOW_S",
+        24 * 3600,
+        "blocked prompts within this many seconds count towards a cooldown",
+        _positive(_int),
+    )
+    cooldown_minutes: str = setting(
+        "COOLDOWN_MINUTES", "1,60,600", "cooldowns after the 2nd, 3rd, 4th+ blocked prompt in the window"
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -35,6 +35,7 @@ REDIS_MODULES = {
     "shared/dispatch.py",
     "shared/connection.py",
     "shared/redelivery.py",
+    "shared/moderation.py",
 }
 RQ_MODULES = {"shared/dispatch.py"}
 
