@@ -137,15 +137,21 @@ def _clip_text(tokenizer, config: dict, projection: bool = False):
     return CLIPTextModelWithProjection(text) if projection else CLIPTextModel(text)
 
 
-def _sd15(tokenizer) -> Any:
+def _cut(config: dict, shallow: bool, **depth: Any) -> dict:
+    """`config`, or with `shallow` its depths cut to one layer: the widths, and so the wiring
+    between the parts, stay those of the full size (checked on a CPU with --shallow)."""
+    return {**config, **depth} if shallow else config
+
+
+def _sd15(tokenizer, shallow: bool = False) -> Any:
     from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
     from transformers import CLIPConfig, CLIPImageProcessor
 
     return StableDiffusionPipeline(
-        unet=UNet2DConditionModel(**SD15_UNET),
+        unet=UNet2DConditionModel(**_cut(SD15_UNET, shallow, layers_per_block=1)),
         vae=AutoencoderKL(**SD15_VAE),
-        text_encoder=_clip_text(tokenizer, CLIP_L),
+        text_encoder=_clip_text(tokenizer, _cut(CLIP_L, shallow, num_hidden_layers=1)),
         tokenizer=tokenizer,
         scheduler=PNDMScheduler(
             beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", skip_prk_steps=True, steps_offset=1
@@ -157,14 +163,16 @@ def _sd15(tokenizer) -> Any:
     )
 
 
-def _sdxl(tokenizer) -> Any:
+def _sdxl(tokenizer, shallow: bool = False) -> Any:
     from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
 
     return StableDiffusionXLPipeline(
-        unet=UNet2DConditionModel(**SDXL_UNET),
+        unet=UNet2DConditionModel(
+            **_cut(SDXL_UNET, shallow, layers_per_block=1, transformer_layers_per_block=(1, 1, 1))
+        ),
         vae=AutoencoderKL(**SDXL_VAE),
-        text_encoder=_clip_text(tokenizer, CLIP_L),
-        text_encoder_2=_clip_text(tokenizer, OPENCLIP_BIGG, projection=True),
+        text_encoder=_clip_text(tokenizer, _cut(CLIP_L, shallow, num_hidden_layers=1)),
+        text_encoder_2=_clip_text(tokenizer, _cut(OPENCLIP_BIGG, shallow, num_hidden_layers=1), projection=True),
         tokenizer=tokenizer,
         tokenizer_2=tokenizer,
         scheduler=EulerDiscreteScheduler(
@@ -178,7 +186,7 @@ def _sdxl(tokenizer) -> Any:
     )
 
 
-def _flux(tokenizer) -> Any:
+def _flux(tokenizer, shallow: bool = False) -> Any:
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
     from transformers import T5Config, T5EncoderModel
 
@@ -186,11 +194,16 @@ def _flux(tokenizer) -> Any:
 
     t5 = t5_tokenizer()
     return FluxPipeline(
-        transformer=FluxTransformer2DModel(**FLUX_TRANSFORMER),
+        transformer=FluxTransformer2DModel(**_cut(FLUX_TRANSFORMER, shallow, num_layers=1, num_single_layers=1)),
         vae=AutoencoderKL(**FLUX_VAE),
-        text_encoder=_clip_text(tokenizer, CLIP_L),
+        text_encoder=_clip_text(tokenizer, _cut(CLIP_L, shallow, num_hidden_layers=1)),
         text_encoder_2=T5EncoderModel(
-            T5Config(**T5_XXL, pad_token_id=t5.pad_token_id, eos_token_id=t5.eos_token_id, decoder_start_token_id=0)
+            T5Config(
+                **_cut(T5_XXL, shallow, num_layers=1),
+                pad_token_id=t5.pad_token_id,
+                eos_token_id=t5.eos_token_id,
+                decoder_start_token_id=0,
+            )
         ),
         tokenizer=tokenizer,
         tokenizer_2=t5,
@@ -201,7 +214,7 @@ def _flux(tokenizer) -> Any:
 BUILDERS = {"sd15": _sd15, "sdxl": _sdxl, "flux": _flux}
 
 
-def build(name: str, dtype, device, seed: int = 0) -> Any:
+def build(name: str, dtype, device, seed: int = 0, shallow: bool = False) -> Any:
     """One pipeline of `name` (sd15, sdxl, flux) in `dtype` on `device`; the same seed, the same weights."""
     import torch
 
@@ -209,7 +222,7 @@ def build(name: str, dtype, device, seed: int = 0) -> Any:
         tokenizer = _clip_tokenizer(Path(tmp) / "clip")
     torch.manual_seed(seed)
     with building(dtype, device):
-        pipe = BUILDERS[name](tokenizer)
+        pipe = BUILDERS[name](tokenizer, shallow)
     return pipe.to(device=device, dtype=dtype)
 
 

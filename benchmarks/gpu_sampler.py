@@ -268,7 +268,7 @@ class Sampler:
             entry = ModelEntry(name=family_name, source=str(self.tiny_folder(name)), size=size, steps=steps)
             return DiffusersEngine(entry, device=str(self.device), speed=options)
         entry = ModelEntry(name=family_name, source=f"(in memory) {family_name}", size=size, steps=steps)
-        with in_memory(lambda dtype: archs.build(name, dtype, self.device)):
+        with in_memory(lambda dtype: archs.build(name, dtype, self.device, shallow=self.args.shallow)):
             return DiffusersEngine(entry, device=str(self.device), speed=options)
 
     def tiny_folder(self, name: str) -> Path:
@@ -596,6 +596,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default=None, help="cuda, cuda:N or cpu (default: cuda, cpu with --tiny)")
     parser.add_argument("--tiny", action="store_true", help="tiny random pipelines on the CPU (the suite's smoke)")
+    parser.add_argument(
+        "--shallow", action="store_true", help="the full-size widths with one layer each: checks the wiring on a CPU"
+    )
     parser.add_argument("--models", default="sd15,sdxl,flux", help="comma-separated: sd15, sdxl, flux")
     parser.add_argument("--rows", default=None, help="comma-separated row names (the baseline always runs)")
     parser.add_argument("--size", type=int, default=None, help="tile side (default: the model's)")
@@ -618,7 +621,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         parser.error(f"--rows takes {', '.join(sorted(known_rows))}")
     if args.runs < 1:
         parser.error(f"--runs must be at least 1, got {args.runs}")
-    args.device = args.device or ("cpu" if args.tiny or args.flops_only else "cuda")
+    args.device = args.device or ("cpu" if args.tiny or args.shallow or args.flops_only else "cuda")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.flops_only:
