@@ -65,7 +65,7 @@ class Row:
     name: str
     what: str
     options: dict[str, Any]  # SpeedOptions fields over the baseline's
-    needs: tuple[str, ...] = ()  # "cuda", "compile", "torchao", "transformer"
+    needs: tuple[str, ...] = ()  # "cuda", "compile", "torchao", "transformer", "unet"
     against: str = "baseline"  # the PSNR of its images against this row's ("daydream" for quantized ones)
 
 
@@ -81,6 +81,7 @@ ROWS = (
     Row("latent_previews", "previews from latents, no VAE decode", {"latent_previews": True}),
     Row("compile", "torch.compile (regional, every block)", {"compile": True}, ("compile",)),
     Row("step_cache", "first-block cache, threshold 0.1", {"step_cache": 0.1}, ("transformer",)),
+    Row("deep_cache", "DeepCache, the whole UNet every 3rd step", {"deep_cache": 3}, ("unet",)),
     Row("cuda_graphs", "compile + CUDA graphs (reduce-overhead)", {"compile": True, "cuda_graphs": True},
         ("compile", "cuda")),
     Row("daydream+cuda_graphs", "the defaults + CUDA graphs", {**DAYDREAM, "cuda_graphs": True}, ("compile", "cuda")),
@@ -90,6 +91,8 @@ ROWS = (
         ("compile", "torchao", "cuda"), "daydream"),
     Row("daydream+step_cache", "the defaults + first-block cache 0.1", {**DAYDREAM, "step_cache": 0.1},
         ("compile", "transformer"), "daydream"),
+    Row("daydream+deep_cache", "the defaults + DeepCache every 3rd step", {**DAYDREAM, "deep_cache": 3},
+        ("compile", "unet"), "daydream"),
 )  # fmt: skip
 
 
@@ -368,7 +371,9 @@ def why_not(row: Row, name: str, args: argparse.Namespace, device) -> str:
     if "torchao" in row.needs and importlib.util.find_spec("torchao") is None:
         return "torchao is not installed"
     if "transformer" in row.needs and name != "flux":
-        return "diffusers' first-block cache serves transformer denoisers; this is a UNet"
+        return "diffusers' first-block cache serves transformer denoisers; this is a UNet (see deep_cache)"
+    if "unet" in row.needs and name == "flux":
+        return "DeepCache skips a UNet's deep blocks; this is a transformer (see step_cache)"
     if row.name == "bf16" and name == "flux":
         return "the baseline is bf16 already (FLUX.1's documented dtype)"
     return ""
@@ -392,9 +397,9 @@ def run_row(sampler: Sampler, name: str, row: Row, budget: Budget, results: dict
         return result
     options = replace(SpeedOptions(bf16=name == "flux", latent_previews=False), **row.options)
     left_out = ""
-    if options.compile and args.tiny and not args.compile_on_cpu:
-        # A CPU compile outlasts the tiny run: the row runs without it (--compile-on-cpu includes it).
-        options, left_out = replace(options, compile=False), " (compile left out: --tiny)"
+    if options.compile and device.type == "cpu" and not args.compile_on_cpu:
+        # A CPU compile outlasts the run: the row runs without it (--compile-on-cpu includes it).
+        options, left_out = replace(options, compile=False), " (compile left out: CPU)"
     t0 = time.perf_counter()
     engine = sampler.engine(name, options)
     sync(device)
@@ -463,7 +468,7 @@ def first_jobs(sampler: Sampler, name: str, budget: Budget) -> dict[str, Any]:
     if budget.left() < args.row_min_s * 2:
         return {"model": name, "skipped": f"time budget spent ({args.budget_s:.0f} s)"}
     options = SpeedOptions.for_device(Settings(), device)
-    if args.tiny and not args.compile_on_cpu:
+    if device.type == "cpu" and not args.compile_on_cpu:
         options = replace(options, compile=False)
     t0 = time.perf_counter()
     engine = sampler.engine(name, options)
@@ -607,7 +612,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--budget-s", type=float, default=540.0, help="rows after this many seconds are skipped")
     parser.add_argument("--row-min-s", type=float, default=20.0, help="start no row with less time than this left")
-    parser.add_argument("--compile-on-cpu", action="store_true", help="--tiny: include the compiled rows")
+    parser.add_argument("--compile-on-cpu", action="store_true", help="compile on a CPU too (slow)")
     parser.add_argument("--no-first-job", action="store_true", help="skip the worker start / first job timing")
     parser.add_argument("--flops-only", action="store_true", help="count FLOPs per step at full size and stop")
     parser.add_argument("--json", type=Path, default=None)

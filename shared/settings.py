@@ -221,6 +221,12 @@ class Settings:
         "first-block cache threshold for transformer models (FLUX.1 …): skip a step's rest when it changes less",
         _threshold,
     )
+    deep_cache: int = setting(
+        "DEEP_CACHE",
+        0,
+        "UNet models (SD, SDXL): run the whole UNet every N steps, only its outer blocks between (0: off; e.g. 3)",
+        _int,
+    )
     latent_previews: bool = setting(
         "LATENT_PREVIEWS", True, "progress previews from the latents without a VAE decode (false: decode them)", _bool
     )

@@ -149,3 +149,23 @@ def test_quantize_applies_with_torchao_and_says_why_not_without(tiny_sd, caplog)
     else:
         # The tiny UNet's linear layers are all below QUANTIZE_MIN_FEATURES: applied, nothing quantized.
         assert engine.speedups == ("int8",)
+
+
+def test_deep_cache_runs_the_whole_unet_every_nth_step_only(tiny_sd):
+    plain, cached = load(tiny_sd), load(tiny_sd, DEEP_CACHE="2")
+    assert cached.speedups == ("deep_cache",) and plain.speedups == ()
+    full_passes: list[int] = []
+    cached.pipe.unet.mid_block.resnets[0].register_forward_hook(lambda *_a: full_passes.append(1))
+    first = grid(cached, steps=4)
+    assert len(full_passes) == 2  # steps 1 and 3 in full; 2 and 4 from the kept deep features
+    again = grid(cached, steps=4)
+    assert len(full_passes) == 4  # a new job starts with a full step
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    reference = grid(plain, steps=4)
+    assert any(not np.array_equal(a, b) for a, b in zip(first, reference, strict=True))  # it did skip work
+
+
+def test_deep_cache_is_refused_for_a_transformer(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="worker.engines.speed"):
+        flux = load(build_tiny_flux(tmp_path), DEEP_CACHE="3")
+    assert flux.speedups == () and "DEEP_CACHE skipped" in caplog.text

@@ -44,6 +44,7 @@ class SpeedOptions:
     cuda_graphs: bool = False  # with compile: the whole denoiser, mode reduce-overhead
     quantize: str = "none"  # "int8" | "fp8": the denoiser's linear weights (torchao)
     step_cache: float = 0.0  # first-block cache threshold (transformer denoisers); 0: off
+    deep_cache: int = 0  # UNets: the whole UNet every this many steps, its outer blocks between; 0: off
     latent_previews: bool = True  # previews by a linear map of the latents; else a VAE decode
 
     @classmethod
@@ -62,6 +63,7 @@ class SpeedOptions:
             cuda_graphs=settings.cuda_graphs and cuda,
             quantize=settings.quantize,
             step_cache=settings.step_cache,
+            deep_cache=settings.deep_cache,
             latent_previews=settings.latent_previews,
         )
 
@@ -77,6 +79,8 @@ class SpeedOptions:
             on.append(self.quantize)
         if self.step_cache:
             on.append(f"step_cache={self.step_cache}")
+        if self.deep_cache:
+            on.append(f"deep_cache={self.deep_cache}")
         return ", ".join(on) or "none"
 
 
@@ -109,6 +113,9 @@ def apply(pipe: Any, options: SpeedOptions, *, loras: bool = False) -> tuple[str
     if options.step_cache:
         if _step_cache(denoiser, options.step_cache):
             applied.append("step_cache")
+    if options.deep_cache > 1:
+        if DeepCache.attach(denoiser, options.deep_cache):
+            applied.append("deep_cache")
     if options.compile:
         applied.append(_compile(denoiser, options.cuda_graphs, fullgraph="step_cache" not in applied))
     if applied:
@@ -165,12 +172,78 @@ def _step_cache(denoiser: torch.nn.Module, threshold: float) -> bool:
 
     if not isinstance(denoiser, CacheMixin):
         logger.warning(
-            "STEP_CACHE skipped: diffusers' first-block cache serves transformer denoisers; %s has none",
+            "STEP_CACHE skipped: diffusers' first-block cache serves transformer denoisers; %s has none "
+            "(DEEP_CACHE is the UNets' step cache)",
             type(denoiser).__name__,
         )
         return False
     denoiser.enable_cache(FirstBlockCacheConfig(threshold=threshold))
     return True
+
+
+class DeepCache:
+    """DeepCache (Ma et al., 2023) on a diffusers UNet: on a full step the whole UNet
+    runs and the input of its last up block (the deep features) is kept; on the next
+    `interval - 1` steps only the outer blocks run (conv_in, the first down block, the
+    last up block) with the kept features in place of everything deeper — the deep
+    features change slowly between neighbouring steps. Done with hooks and instance
+    forwards, so the UNet's own forward (time and text embeddings, SDXL's added
+    conditions) is untouched. A new sampling (the timestep goes up, or the batch or size
+    changes) starts with a full step."""
+
+    def __init__(self, interval: int) -> None:
+        self.interval, self.calls, self.cached = interval, 0, False
+        self.last_t: float | None = None
+        self.shape: tuple[int, ...] | None = None
+        self.deep: torch.Tensor | None = None
+
+    @classmethod
+    def attach(cls, unet: torch.nn.Module, interval: int) -> bool:
+        ups, downs = getattr(unet, "up_blocks", None), getattr(unet, "down_blocks", None)
+        if not ups or not downs or len(downs) < 2:
+            logger.warning("DEEP_CACHE skipped: %s is not a UNet (STEP_CACHE serves transformers)", type(unet).__name__)
+            return False
+        state = cls(interval)
+        unet.register_forward_pre_hook(state._start, with_kwargs=True)
+        ups[-1].register_forward_pre_hook(state._last_up, with_kwargs=True)
+        for block in (*downs[1:], unet.mid_block, *ups[:-1]):
+            if block is not None:
+                block.forward = state._skippable(block, block.forward)
+        unet._daydream_deep_cache = state
+        return True
+
+    def _start(self, _unet, args, kwargs):
+        sample = args[0] if args else kwargs["sample"]
+        timestep = args[1] if len(args) > 1 else kwargs["timestep"]
+        t = float(timestep.flatten()[0]) if isinstance(timestep, torch.Tensor) else float(timestep)
+        # Timesteps fall during a sampling (PNDM repeats one: not a new sampling).
+        new = self.last_t is None or t > self.last_t or tuple(sample.shape) != self.shape
+        if new:
+            self.calls, self.deep, self.shape = 0, None, tuple(sample.shape)
+        self.cached = self.deep is not None and self.calls % self.interval != 0
+        self.calls += 1
+        self.last_t = t
+
+    def _last_up(self, _block, args, kwargs):
+        if self.cached:
+            kwargs["hidden_states"] = self.deep
+        else:
+            self.deep = kwargs["hidden_states"]
+        return args, kwargs
+
+    def _skippable(self, block: torch.nn.Module, forward):
+        resnets = len(getattr(block, "resnets", ())) + (1 if getattr(block, "downsamplers", None) else 0)
+        is_down = "Down" in type(block).__name__
+
+        def run(*args: Any, **kwargs: Any) -> Any:
+            if not self.cached:
+                return forward(*args, **kwargs)
+            hidden = args[0] if args else kwargs["hidden_states"]
+            # Skipped: the shapes the UNet's loop expects, no arithmetic (the last up block
+            # takes the kept features and the first down block's fresh residuals).
+            return (hidden, (hidden,) * resnets) if is_down else hidden
+
+        return run
 
 
 def _compile(denoiser: torch.nn.Module, cuda_graphs: bool, fullgraph: bool) -> str:
