@@ -169,3 +169,14 @@ def test_deep_cache_is_refused_for_a_transformer(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="worker.engines.speed"):
         flux = load(build_tiny_flux(tmp_path), DEEP_CACHE="3")
     assert flux.speedups == () and "DEEP_CACHE skipped" in caplog.text
+
+
+def test_with_loras_loaded_fusing_and_compiling_are_left_off(tmp_path, tiny_sd, caplog):
+    from tests.support.tiny_families import make_lora
+
+    make_lora(tiny_sd, tmp_path / "loras" / "sd" / "ink.safetensors")
+    with caplog.at_level(logging.WARNING, logger="worker.engines.speed"):
+        engine = load(tiny_sd, LORA_DIR=str(tmp_path / "loras"), FUSE_QKV="true", COMPILE="true", CHANNELS_LAST="true")
+    assert engine.spec.loras == ("ink",)
+    assert engine.speedups == ("channels_last",) and not is_compiled(engine.pipe)
+    assert "FUSE_QKV skipped: LoRAs are loaded" in caplog.text and "COMPILE skipped: LoRAs are loaded" in caplog.text

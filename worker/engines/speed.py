@@ -117,7 +117,10 @@ def apply(pipe: Any, options: SpeedOptions, *, loras: bool = False) -> tuple[str
         if DeepCache.attach(denoiser, options.deep_cache):
             applied.append("deep_cache")
     if options.compile:
-        applied.append(_compile(denoiser, options.cuda_graphs, fullgraph="step_cache" not in applied))
+        if loras:  # each job switches adapters: the guards fail and the job pays for a recompile
+            logger.warning("COMPILE skipped: LoRAs are loaded (switching them per job would recompile)")
+        else:
+            applied.append(_compile(denoiser, options.cuda_graphs, fullgraph="step_cache" not in applied))
     if applied:
         logger.info("speed: %s", ", ".join(dict.fromkeys(applied)))
     return tuple(dict.fromkeys(applied))
