@@ -452,13 +452,7 @@ def run_row(sampler: Sampler, name: str, row: Row, budget: Budget, results: dict
             result.psnr_db, result.psnr_against = psnr(result.images, against.images), against.row
     finally:
         clock.close()
-        del engine, clock
-        gc.collect()
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-        import torch._dynamo
-
-        torch._dynamo.reset()  # each row compiles afresh: no graph outlives its engine
+        del engine, clock  # released by the caller (each row compiles afresh: no graph outlives it)
     return result
 
 
@@ -500,6 +494,23 @@ def first_jobs(sampler: Sampler, name: str, budget: Budget) -> dict[str, Any]:
     return out
 
 
+def failed(exc: Exception) -> str:
+    """A row's note for an exception (an OOM, a compile error…), fit for a table cell."""
+    text = " ".join(str(exc).split())
+    return f"failed: {type(exc).__name__}: {text[:160]}".replace("|", "/")
+
+
+def release(device) -> None:
+    """Give back what a row held (its engine, its compiled graphs) before the next one."""
+    import torch
+    import torch._dynamo
+
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    torch._dynamo.reset()
+
+
 # -- the tables ---------------------------------------------------------------------------
 def fmt(value: float | None, spec: str) -> str:
     return "—" if value is None else format(value, spec)
@@ -511,7 +522,8 @@ def table(results: list[Result], peak_flops: float) -> list[list[str]]:
     base = {r.model: r.median_s for r in results if r.row == "baseline"}
     for r in results:
         if r.skipped:
-            rows.append([r.model, r.row, f"skipped: {r.skipped}", *["—"] * (len(COLUMNS) - 3)])
+            note = r.skipped if r.skipped.startswith("failed:") else f"skipped: {r.skipped}"
+            rows.append([r.model, r.row, note, *["—"] * (len(COLUMNS) - 3)])
             continue
         f = flops.get(r.model)
         fraction = f / r.denoiser_s / peak_flops if f and r.denoiser_s else None
@@ -542,7 +554,8 @@ def markdown(report: dict[str, Any]) -> str:
         ]
         for j in report["first_jobs"]:
             if "skipped" in j:
-                lines.append(f"| {j['model']} | skipped: {j['skipped']} | — | — | — | — | — |")
+                note = j["skipped"] if j["skipped"].startswith("failed:") else f"skipped: {j['skipped']}"
+                lines.append(f"| {j['model']} | {note} | — | — | — | — | — |")
             else:
                 lines.append(
                     f"| {j['model']} | {j['applied']} | {j['load_s']:.1f} | {j['warm_up_s']:.1f} ({j['warm_sizes']}) "
@@ -590,10 +603,20 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     row_order = {r.name: i for i, r in enumerate(ROWS)}
     for name, row in plan:
         if row is None:
-            first.append(first_jobs(sampler, name, budget))
+            try:
+                first.append(first_jobs(sampler, name, budget))
+            except Exception as exc:  # one failure must not cost the rest of a GPU's few minutes
+                logger.exception("%s / first jobs failed", name)
+                first.append({"model": name, "skipped": failed(exc)})
+            release(device)  # after the except block: the traceback no longer holds the engine
             first.sort(key=lambda j: model_order[j["model"]])
         elif wanted is None or row.name in wanted or row.name == "baseline":
-            result = run_row(sampler, name, row, budget, done[name])
+            try:
+                result = run_row(sampler, name, row, budget, done[name])
+            except Exception as exc:
+                logger.exception("%s / %s failed", name, row.name)
+                result = Result(name, row.name, skipped=failed(exc))
+            release(device)
             if row.name not in headline:
                 result.images = None  # only the baseline's and the defaults' are compared against
             done[name][row.name] = result

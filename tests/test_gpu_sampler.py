@@ -36,7 +36,7 @@ def test_the_table_has_its_columns_and_a_row_each(report):
         assert row["peak GiB"] == "—"  # GPU memory: no GPU here
     assert rows["baseline"]["× baseline"] == "1.00"
     assert rows["baseline"]["applied"] == "float32"
-    # The worker's defaults, compile left out on the CPU (it would outlast the run), compared to the baseline.
+    # The worker's defaults, compile left out on a CPU (it would outlast the run), compared to the baseline.
     assert rows["daydream"]["applied"].startswith("bfloat16, fuse_qkv, channels_last")
     assert "compile left out" in rows["daydream"]["applied"]
     assert rows["daydream"]["PSNR vs"].endswith("dB vs baseline")
@@ -80,3 +80,19 @@ def test_bad_arguments_say_what_they_take(capsys):
 def test_the_device_script_runs_the_harness_and_names_the_machine():
     script = (Path(gpu_sampler.ROOT) / "benchmarks" / "device_gpu_sampler.sh").read_text()
     assert "benchmarks/gpu_sampler.py" in script and "nvidia-smi" in script and "--budget-s" in script
+
+
+def test_a_failing_row_is_noted_and_the_run_goes_on(monkeypatch, tmp_path):
+    made = gpu_sampler.Sampler.engine
+
+    def engine(self, name, options):
+        if options.fuse_qkv:
+            raise RuntimeError("CUDA out of memory | tried to allocate")
+        return made(self, name, options)
+
+    monkeypatch.setattr(gpu_sampler.Sampler, "engine", engine)
+    argv = ["--tiny", "--models", "sd15", "--rows", "fuse_qkv,latent_previews", "--runs", "1", "--warmup", "0"]
+    report = gpu_sampler.main([*argv, "--no-first-job", "--json", str(tmp_path / "r.json")])
+    rows = {row[1]: row for row in report["table"]}
+    assert rows["fuse_qkv"][2] == "failed: RuntimeError: CUDA out of memory / tried to allocate"
+    assert float(rows["latent_previews"][3]) > 0  # the next row ran
