@@ -22,6 +22,7 @@ first job at --ar 3:2 and a second one.
     python benchmarks/gpu_sampler.py --models sdxl --rows baseline,daydream
     python benchmarks/gpu_sampler.py --tiny                # CPU: tiny random pipelines, in seconds
     python benchmarks/gpu_sampler.py --flops-only          # FLOPs per step, full size, meta device
+    python benchmarks/gpu_sampler.py --shallow --size 64 --steps 1   # CPU: full-size widths, one layer each
 
 A row that cannot run here (compile in --tiny mode, CUDA graphs on a CPU,
 torchao missing, a step cache for a UNet, the time budget spent) is printed

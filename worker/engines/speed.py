@@ -15,7 +15,7 @@ with the reason and left off; `apply()` returns what did apply.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -72,16 +72,6 @@ class SpeedOptions:
         if device.type == "cuda":
             return torch.bfloat16 if self.bf16 and torch.cuda.is_bf16_supported() else torch.float16
         return torch.bfloat16 if self.bf16 else torch.float32
-
-    def describe(self) -> str:
-        on = [f.name for f in fields(self) if f.type == "bool" and getattr(self, f.name) and f.name != "bf16"]
-        if self.quantize != "none":
-            on.append(self.quantize)
-        if self.step_cache:
-            on.append(f"step_cache={self.step_cache}")
-        if self.deep_cache:
-            on.append(f"deep_cache={self.deep_cache}")
-        return ", ".join(on) or "none"
 
 
 def denoiser_of(pipe: Any) -> torch.nn.Module:
