@@ -180,3 +180,17 @@ def test_with_loras_loaded_fusing_and_compiling_are_left_off(tmp_path, tiny_sd, 
     assert engine.spec.loras == ("ink",)
     assert engine.speedups == ("channels_last",) and not is_compiled(engine.pipe)
     assert "FUSE_QKV skipped: LoRAs are loaded" in caplog.text and "COMPILE skipped: LoRAs are loaded" in caplog.text
+
+
+def test_a_denoiser_whose_text_length_varies_compiles_with_dynamic_shapes(tmp_path, caplog):
+    from tests.support.tiny_families import build_tiny_z_image
+    from worker.engines import speed
+
+    z_image = load(build_tiny_z_image(tmp_path))
+    calls: list[dict] = []
+    for block in z_image.pipe.transformer.modules():
+        block.compile = lambda *a, **kw: calls.append(kw)  # record how, without compiling
+    with caplog.at_level(logging.WARNING, logger="worker.engines.speed"):
+        applied = speed.apply(z_image.pipe, SpeedOptions(compile=True, cuda_graphs=True))
+    assert applied == ("compile",) and "CUDA_GRAPHS skipped" in caplog.text
+    assert calls and all(kw["dynamic"] is None for kw in calls)  # automatic dynamic: one graph for all lengths

@@ -33,6 +33,10 @@ RECOMPILE_LIMIT = 64
 # Linear layers smaller than this (in or out features) stay unquantized: the (de)quantization
 # costs more than the matmul saves (the PyTorch team's SDXL recipe filters the same way).
 QUANTIZE_MIN_FEATURES = 512
+# Denoisers whose text sequence is as long as the prompt (Qwen-Image, Z-Image trim the padding):
+# with one graph per shape each new prompt length would recompile in the job. They are compiled
+# with automatic dynamic shapes instead (one more compile, then one graph for every length).
+VARIABLE_TEXT_LENGTH = frozenset({"QwenImageTransformer2DModel", "ZImageTransformer2DModel"})
 
 
 @dataclass(frozen=True)
@@ -244,15 +248,21 @@ def _compile(denoiser: torch.nn.Module, cuda_graphs: bool, fullgraph: bool) -> s
 
     dynamo.cache_size_limit = max(dynamo.cache_size_limit, RECOMPILE_LIMIT)
     dynamo.accumulated_cache_size_limit = max(dynamo.accumulated_cache_size_limit, RECOMPILE_LIMIT * 4)
-    if cuda_graphs:
+    variable = type(denoiser).__name__ in VARIABLE_TEXT_LENGTH
+    if cuda_graphs and variable:
+        logger.warning(
+            "CUDA_GRAPHS skipped: %s's text length varies by prompt (a graph per length)", type(denoiser).__name__
+        )
+    elif cuda_graphs:
         _compile_with_graphs(denoiser)
         return "cuda_graphs"
     # Regional compilation: each repeated block is compiled once per shape and reused by all
     # its copies, so warming up every --ar size takes a fraction of a whole-model compile.
+    dynamic = None if variable else False
     if getattr(denoiser, "_repeated_blocks", None):
-        denoiser.compile_repeated_blocks(fullgraph=fullgraph, dynamic=False)
+        denoiser.compile_repeated_blocks(fullgraph=fullgraph, dynamic=dynamic)
     else:
-        denoiser.compile(fullgraph=fullgraph, dynamic=False)
+        denoiser.compile(fullgraph=fullgraph, dynamic=dynamic)
     return "compile"
 
 
