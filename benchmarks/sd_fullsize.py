@@ -87,8 +87,9 @@ def build_sd15(folder: Path, *, safety_checker: bool = True) -> Path:
     """Random weights in SD 1.5's shapes, saved as a diffusers model folder."""
     import torch
     from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from tests.tiny_sd import write_tokenizer
     from transformers import CLIPImageProcessor, CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    from tests.support.tiny_sd import write_tokenizer
 
     torch.manual_seed(0)
     write_tokenizer(folder / "_tok")

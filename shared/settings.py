@@ -23,6 +23,7 @@ INTERACTION_TOKEN_LIFETIME_S = 15 * 60  # Discord's fixed lifetime
 TOKEN_SAFETY_MARGIN_S = 30
 RECORD_TTL_S = 365 * 24 * 60 * 60  # job records (small) outlive the images
 MAX_PROMPT_CHARS = 1000
+QUANTIZE_CHOICES = ("none", "int8", "fp8")  # the denoiser's weights (worker/engines/speed.py)
 
 
 def token_safety_margin(lifetime_s: float) -> float:
@@ -107,6 +108,30 @@ def _positive(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     return read
 
 
+def _switch(raw: str) -> bool | None:
+    """true / false, or `auto` (None): the worker decides by its device (on on CUDA)."""
+    if raw.strip().lower() == "auto":
+        return None
+    try:
+        return _bool(raw)
+    except ValueError:
+        raise ValueError("true, false or auto") from None
+
+
+def _quantize(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in QUANTIZE_CHOICES:
+        raise ValueError(" or ".join(QUANTIZE_CHOICES))
+    return value
+
+
+def _threshold(raw: str) -> float:
+    value = _float(raw)
+    if not 0.0 <= value < 1.0:
+        raise ValueError("a threshold from 0 (off) to below 1 (e.g. 0.1)")
+    return value
+
+
 def _url(raw: str) -> str:
     return raw.strip().rstrip("/")
 
@@ -167,6 +192,43 @@ class Settings:
         2048 * 2048,
         "decode images with more pixels than this in tiles (less GPU memory; 0: always)",
         _int,
+    )
+    # -- speed on a GPU (worker/engines/speed.py; README: Performance); auto: on on CUDA, off elsewhere
+    bf16: bool | None = setting(
+        "DAYDREAM_BF16", None, "bf16 weights (auto: on CUDA GPUs with bf16; false: fp16, diffusers' default)", _switch
+    )
+    channels_last: bool | None = setting(
+        "CHANNELS_LAST", None, "channels-last memory layout for the UNet and VAE convolutions (auto: on CUDA)", _switch
+    )
+    torch_compile: bool | None = setting(
+        "COMPILE",
+        None,
+        "torch.compile the denoiser, warmed up at every --ar size before jobs are taken (auto: on CUDA)",
+        _switch,
+    )
+    fuse_qkv: bool | None = setting(
+        "FUSE_QKV", None, "fuse the attention's query, key and value projections (auto: on CUDA)", _switch
+    )
+    cuda_graphs: bool = setting(
+        "CUDA_GRAPHS", False, "with COMPILE: replay CUDA graphs (torch.compile mode reduce-overhead)", _bool
+    )
+    quantize: str = setting(
+        "QUANTIZE", "none", "the denoiser's weights in int8 or fp8 (needs torchao; none: bf16/fp16)", _quantize
+    )
+    step_cache: float = setting(
+        "STEP_CACHE",
+        0.0,
+        "first-block cache threshold for transformer models (FLUX.1 …): skip a step's rest when it changes less",
+        _threshold,
+    )
+    deep_cache: int = setting(
+        "DEEP_CACHE",
+        0,
+        "UNet models (SD, SDXL): run the whole UNet every N steps, only its outer blocks between (0: off; e.g. 3)",
+        _int,
+    )
+    latent_previews: bool = setting(
+        "LATENT_PREVIEWS", True, "progress previews from the latents without a VAE decode (false: decode them)", _bool
     )
     # -- limits and timings
     result_ttl_s: int = setting(

@@ -23,6 +23,8 @@ from PIL import Image
 from shared.families import FAMILIES, PIPELINES, family_for
 from shared.fleet import ModelEntry
 from shared.models import ModelSpec, Task, model_name
+from shared.settings import Settings
+from worker.engines import speed as speedups
 from worker.engines.base import GenerationCancelled, ProgressFn, Request, check_request
 from worker.engines.loras import LoraSet, find_loras
 from worker.engines.previews import (
@@ -44,12 +46,6 @@ UNET_ARCHS = frozenset({"sd", "sdxl"})
 BLANK_NEGATIVE = " "
 
 
-def _dtype_for(device: torch.device) -> torch.dtype:
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.float32
-
-
 @cache
 def _parameters(pipe_class: type) -> frozenset[str]:
     return frozenset(inspect.signature(pipe_class.__call__).parameters)
@@ -64,6 +60,7 @@ class DiffusersEngine:
         lora_dir: str | None = None,
         cpu_offload: bool = False,
         vae_tiling_pixels: int = 2048 * 2048,
+        speed: speedups.SpeedOptions | None = None,
     ) -> None:
         from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
 
@@ -71,7 +68,9 @@ class DiffusersEngine:
         self.entry = entry
         self.device = torch.device(device)
         self.vae_tiling_pixels = vae_tiling_pixels
-        dtype = _dtype_for(self.device)
+        # The speed options (worker/engines/speed.py): by default the worker's, decided by the device.
+        self.speed = speed or speedups.SpeedOptions.for_device(Settings(), self.device)
+        dtype = self.speed.dtype(self.device)
         # 1. The text-to-image pipeline, and which architecture and family it is.
         self.pipe = AutoPipelineForText2Image.from_pretrained(entry.source, dtype=dtype)
         arch = PIPELINES.get(type(self.pipe).__name__)
@@ -98,6 +97,7 @@ class DiffusersEngine:
         # 3. LoRAs, loaded once.
         files, others = find_loras(entry, arch, lora_dir)
         self.loras = LoraSet(self.pipe, files, others)
+        self.speedups = speedups.apply(self.pipe, self.speed, loras=bool(files))
         # 4. What the model can do, for the bot to check at submit.
         self.tokenizer = getattr(self.pipe, family.tokenizer, None)
         xl = arch == "sdxl"
@@ -197,7 +197,11 @@ class DiffusersEngine:
 
             def preview() -> Image.Image | None:
                 # Called (in this step) only when a progress edit is due: it waits for the GPU.
-                return None if latents is None else latent_preview(latents, *self.latent_rgb, scheduler)
+                if latents is None:
+                    return None
+                if not self.speed.latent_previews:
+                    return speedups.vae_preview(pipe, latents, scheduler)
+                return latent_preview(latents, *self.latent_rgb, scheduler)
 
             # The pipeline's own count: PNDM (SD 1.5's default) runs steps + 1
             # timesteps, and img2img a strength-dependent share of them.

@@ -57,6 +57,7 @@ def load_engine(model: ModelEntry | str, device: str, settings: Settings | None 
             engine.spec = replace(engine.spec, name=entry.name, lanes=entry.lanes)
     else:
         from worker.engines.diffusers_engine import DiffusersEngine
+        from worker.engines.speed import SpeedOptions
 
         if _looks_like_a_path(source) and not os.path.isdir(os.path.expanduser(source)):
             # diffusers would go on to treat it as a hub id and talk of huggingface.co.
@@ -68,6 +69,7 @@ def load_engine(model: ModelEntry | str, device: str, settings: Settings | None 
                 lora_dir=settings.lora_dir,
                 cpu_offload=settings.cpu_offload,
                 vae_tiling_pixels=settings.vae_tiling_pixels,
+                speed=SpeedOptions.for_device(settings, device),
             )
         except (OSError, ValueError) as exc:
             # diffusers' own text (no such folder, no model_index.json, not in the
@@ -90,9 +92,16 @@ def _custom(source: str) -> Engine:
 
 
 def warm_up(engine: Engine) -> float:
-    """One short sampling call so the first real job doesn't pay for lazy
-    initialisation (kernels, allocator, caches)."""
+    """Short sampling calls so the first real job doesn't pay for lazy
+    initialisation (kernels, allocator, caches) — or, with COMPILE, for
+    compiling its size: then every --ar size is sampled once."""
+    from worker.engines.speed import is_compiled, warm_sizes
+
     t0 = time.perf_counter()
-    size = engine.spec.base_size
-    engine.generate(Request.text("warm up", [0, 1, 2, 3], size, size, steps=2))
+    pipe = getattr(engine, "pipe", None)
+    sizes = warm_sizes(engine.spec, pipe is not None and is_compiled(pipe))
+    for width, height in sizes:
+        engine.generate(Request.text("warm up", [0, 1, 2, 3], width, height, steps=2))
+    if len(sizes) > 1:
+        logger.info("warmed up %d sizes (torch.compile) in %.1f s", len(sizes), time.perf_counter() - t0)
     return time.perf_counter() - t0
