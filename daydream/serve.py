@@ -21,14 +21,16 @@ DEMO_WORKER_WAIT_S = 300.0  # the worker loads and warms its model first
 def cmd_bot(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import run_bot
 
-    run_bot(settings, sync=True if args.sync else None)
+    run_bot(settings, sync=True if args.sync else None, metrics_port=args.metrics_port)
     return 0
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from worker.main import run_worker
 
-    run_worker(settings, device=args.device, burst=args.burst, name=args.name, model=args.model)
+    run_worker(
+        settings, device=args.device, burst=args.burst, name=args.name, model=args.model, metrics_port=args.metrics_port
+    )
     return 0
 
 

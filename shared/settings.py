@@ -202,6 +202,10 @@ class Settings:
     vary_subtle: float = setting("VARY_SUBTLE", 0.4, "Vary (Subtle) and `daydream vary --subtle`", _strength)
     upscale_subtle: float = setting("UPSCALE_SUBTLE", 0.25, "U1–U4 and Upscale (Subtle)", _strength)
     upscale_creative: float = setting("UPSCALE_CREATIVE", 0.5, "Upscale (Creative)", _strength)
+    # -- observing
+    metrics_port: int = setting(
+        "METRICS_PORT", 0, "serve Prometheus metrics on this port (bot, worker; 0: off; `--metrics-port`)", _int
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

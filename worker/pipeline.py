@@ -36,6 +36,7 @@ from shared.models import check_servable
 from worker import runtime
 from worker.engines.base import GenerationCancelled, PreviewFn, ProgressFn
 from worker.handlers import HANDLERS, Context, encode
+from worker.metrics import StepMeter
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,12 @@ def run_job(job_id: str, attempt: int = 0) -> str:
 
 
 def run(rt: runtime.WorkerRuntime, job_id: str, attempt: int) -> str:
+    outcome = _run(rt, job_id, attempt)
+    rt.outcomes[outcome] = rt.outcomes.get(outcome, 0) + 1
+    return outcome
+
+
+def _run(rt: runtime.WorkerRuntime, job_id: str, attempt: int) -> str:
     store = rt.store
     # 1. Load the record; skip what is settled.
     job = ride("reading the job", store.find, job_id)
@@ -65,6 +72,7 @@ def run(rt: runtime.WorkerRuntime, job_id: str, attempt: int) -> str:
         logger.info("job %s attempt %d is stale (state %s); skipping", job_id, attempt, job.state)
         return STALE
     rt.current_job = job_id
+    meter = StepMeter()
     try:
         if ride("checking for a cancel", store.cancel_requested, job_id):
             return _cancelled(rt, job, attempt, messages.CANCELLED_BEFORE_START)
@@ -75,7 +83,7 @@ def run(rt: runtime.WorkerRuntime, job_id: str, attempt: int) -> str:
             raise Unsupported(rt.spec.name, messages.unknown_kind(job.kind))
         check_servable(job, rt.spec, rt.engine.count_tokens)
         # 3. Run the kind's handler.
-        result = handler(Context(rt.engine, store, rt.settings), job, _progress_reporter(rt, job, attempt))
+        result = handler(Context(rt.engine, store, rt.settings), job, _progress_reporter(rt, job, attempt, meter))
         # 4. Store, where any worker on any host can read it.
         encoded = encode(result)
         first = result.images[0]
@@ -96,6 +104,7 @@ def run(rt: runtime.WorkerRuntime, job_id: str, attempt: int) -> str:
         # 6. Finish.
         ride("finishing", store.finish, job_id, JobState.DONE, attempt=attempt, undelivered=undelivered)
         rt.images_done += len(result.images)
+        rt.pace.job_done(rt.spec.name, len(result.images), meter)
         return DONE
     except Superseded as exc:
         # Another worker holds the job now (this one lost its lease): stop writing.
@@ -187,11 +196,12 @@ def _end(
     return outcome
 
 
-def _progress_reporter(rt: runtime.WorkerRuntime, job: JobRecord, attempt: int) -> ProgressFn:
+def _progress_reporter(rt: runtime.WorkerRuntime, job: JobRecord, attempt: int, meter: StepMeter) -> ProgressFn:
     store = rt.store
     last = {"stored": 0.0}
 
     def report(fraction: float, preview: PreviewFn | None) -> None:
+        meter.step()  # engines report once per sampling step
         try:
             # Cooperative cancel: a SimpleWorker cannot kill its own job.
             if store.cancel_requested(job.id):
