@@ -3,8 +3,9 @@ aiohttp's request trace on discord.py's own session (discord.py has no hook
 of its own), and the queue as Redis holds it (`queue_figures`, read at scrape
 time from the calls `daydream status` and `/admin queue` make).
 
-discord.py sends a request again after a 429 (waiting `retry_after`) and
-after a 500/502/504/524 (up to five tries): those answers count as retries."""
+discord.py sends a request again after a 429 that came through Discord's
+proxy (a `Via` header; one without is a Cloudflare ban, raised at once) and
+after a 5xx (up to five tries in all): those answers count as retries."""
 
 from __future__ import annotations
 
@@ -17,16 +18,13 @@ from shared import metrics
 from shared.job import LANES
 from shared.store import JobStore
 
-DISCORD_PY_RETRIES = frozenset({429, 500, 502, 504, 524})
-
 
 async def _on_request_end(
     _session: aiohttp.ClientSession, _ctx: SimpleNamespace, params: aiohttp.TraceRequestEndParams
 ) -> None:
-    status = params.response.status
-    metrics.discord_answer(
-        status, params.response.headers.get("X-RateLimit-Scope"), retried=status in DISCORD_PY_RETRIES
-    )
+    status, headers = params.response.status, params.response.headers
+    retried = status >= 500 or (status == 429 and bool(headers.get("Via")))
+    metrics.discord_answer(status, headers.get("X-RateLimit-Scope"), retried=retried)
 
 
 async def _on_request_exception(
