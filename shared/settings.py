@@ -90,6 +90,10 @@ def _snowflakes(raw: str) -> frozenset[int]:
     return frozenset(int(p) for p in parts)
 
 
+def _names(raw: str) -> frozenset[str]:
+    return frozenset(p for p in raw.replace(",", " ").split())
+
+
 def _strength(raw: str) -> float:
     value = _float(raw)
     if not 0.0 < value <= 1.0:
@@ -202,6 +206,12 @@ class Settings:
     vary_subtle: float = setting("VARY_SUBTLE", 0.4, "Vary (Subtle) and `daydream vary --subtle`", _strength)
     upscale_subtle: float = setting("UPSCALE_SUBTLE", 0.25, "U1–U4 and Upscale (Subtle)", _strength)
     upscale_creative: float = setting("UPSCALE_CREATIVE", 0.5, "Upscale (Creative)", _strength)
+    autoscaled_models: frozenset[str] = setting(
+        "AUTOSCALED_MODELS",
+        frozenset(),
+        "models whose workers scale from zero (KEDA): their jobs are taken with no worker alive, and wait for one",
+        _names,
+    )
     # -- observing
     metrics_port: int = setting(
         "METRICS_PORT", 0, "serve Prometheus metrics on this port (bot, worker; 0: off; `--metrics-port`)", _int
