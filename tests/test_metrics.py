@@ -99,13 +99,14 @@ def test_a_workers_endpoint_counts_its_job_its_pace_and_its_discord_requests(red
         done = store.wait(job.id, timeout=120)
         assert done.state == JobState.DONE, done.error
         assert done.undelivered is None
-        # The worker refreshes its heartbeat right after the job: then its figures are final.
+        # The worker refreshes its heartbeat right after the job, with the job counted.
         info = wait_until(
-            lambda: next((w for w in store.dispatch.live_workers() if w.get("outcomes", {}).get("done")), None),
+            lambda: next((w for w in store.dispatch.live_workers() if w.get("outcomes")), None),
             30,
-            "the heartbeat to count the job",
+            "the heartbeat after the job",
             proc,
         )
+        assert info["outcomes"] == {"done": 1}
         after = scrape(port)
     finally:
         stop_worker(proc)

@@ -56,9 +56,19 @@ def run_job(job_id: str, attempt: int = 0) -> str:
 
 
 def run(rt: runtime.WorkerRuntime, job_id: str, attempt: int) -> str:
-    outcome = _run(rt, job_id, attempt)
-    rt.outcomes[outcome] = rt.outcomes.get(outcome, 0) + 1
-    return outcome
+    before = rt.jobs_done
+    outcome = None
+    try:
+        outcome = _run(rt, job_id, attempt)
+        return outcome
+    finally:
+        if outcome is not None:
+            rt.outcomes[outcome] = rt.outcomes.get(outcome, 0) + 1
+        if rt.jobs_done > before:  # it ran (not skipped as stale or missing)
+            try:
+                rt.announce()  # `daydream status` shows the worker idle, and the job counted, at once
+            except DaydreamError:
+                logger.warning("could not refresh the heartbeat after job %s", job_id, exc_info=True)
 
 
 def _run(rt: runtime.WorkerRuntime, job_id: str, attempt: int) -> str:
@@ -134,10 +144,6 @@ def _run(rt: runtime.WorkerRuntime, job_id: str, attempt: int) -> str:
     finally:
         rt.current_job = None
         rt.jobs_done += 1
-        try:
-            rt.announce()  # `daydream status` shows the worker idle at once
-        except DaydreamError:
-            logger.warning("could not refresh the heartbeat after job %s", job_id, exc_info=True)
 
 
 def ride(what: str, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
