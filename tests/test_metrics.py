@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.metrics import queue_figures
 from daydream.redis_server import free_port
-from shared import reports
+from shared import messages, reports
 from shared.job import JobKind, JobRecord, JobState, ReplyTarget, new_job_id
 from shared.metrics import FigureCollector
 from shared.params import Params
@@ -195,3 +195,22 @@ def test_each_state_change_logs_one_line_with_its_timings_and_never_the_token(re
     assert lines[3]["worker"] == "w2" and lines[3]["wait_s"] >= 0
     assert lines[4]["run_s"] >= 0 and "wait_s" in lines[4]
     assert all(TOKEN not in r.getMessage() for r in caplog.records)
+
+
+def test_admin_workers_says_the_figures_the_endpoint_exports() -> None:
+    beat = {
+        "name": "gpu-host.0", "host": "gpu-host", "device": "cuda:0", "models": ["flux-schnell"], "jobs_done": 13,
+        "images_per_minute": 7.5, "steps_per_s": 4.125, "gpu_memory_bytes": {"allocated": 10_565_000_000,
+        "reserved": 12_000_000_000}, "outcomes": {"done": 12, "failed": 1}, "version": "0.2.0", "capacity": 1,
+        "started_at": 0.0, "heartbeat_at": 100.0,
+    }  # fmt: skip
+    [report] = reports.workers_report_of([beat], now=101.0)
+    text = messages.workers_report([report])
+    assert "7.5 images/min" in text and "4.1 steps/s" in text and "GPU memory 9.84 GiB" in text
+    assert "12 done, 1 failed" in text and "version 0.2.0" in text
+    from worker.metrics import figures
+
+    exported = {(name, tuple(labels.values())): value for name, _help, labels, value in figures(beat)}
+    assert exported[("daydream_sampling_steps_per_second", ("gpu-host.0", "flux-schnell"))] == report.steps_per_s
+    assert exported[("daydream_worker_images_per_minute", ("gpu-host.0", "flux-schnell"))] == 7.5
+    assert exported[("daydream_gpu_memory_bytes", ("cuda:0", "allocated"))] == report.gpu_memory_bytes
