@@ -84,7 +84,9 @@ def test_the_previous_worker_serves_this_versions_jobs_and_keeps_their_new_field
         assert store.images.grid(job.id)
         raw = json.loads(store.redis.get(keys.job(job.id)) or b"{}")
         assert raw["priority_hint"] == "soon" and raw["params"]["style"] == "raw"
-        # /admin workers and daydream status read its heartbeat, which lacks this version's figures.
+        # /admin workers and daydream status read its heartbeat, which lacks this version's figures
+        # (the one it sends after the job, once it has counted it).
+        wait_until(lambda: any(w.get("jobs_done") for w in store.dispatch.live_workers()), 30, "its beat", proc)
         [report] = reports.workers_report(store)
         assert report.version is None and report.steps_per_s is None and report.jobs_done == 1
         assert "previous-worker" in messages.workers_report([report])

@@ -16,15 +16,17 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+import redis.asyncio
 from prometheus_client.parser import text_string_to_metric_families
 
 from daydream.redis_server import RedisServer, free_port
+from shared import keys
 from shared.job import JobState
 from shared.settings import Settings
 from shared.store import JobStore
 
 from .processes import ROOT, BotProcess, WorkerProcess, daydream_env
-from .scenario_helpers import Deployment, command_result, finished, imagine, job_of
+from .scenario_helpers import Deployment, command_result, finished, imagine, job_of, redis_until
 from .standin import Standin
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow, pytest.mark.timeout(240)]
@@ -70,12 +72,22 @@ async def test_imagine_moves_the_bots_and_the_workers_counters(deployment: Deplo
     standin = deployment.standin
     bot_before, worker_before = await asyncio.to_thread(scrape, BOT_PORT), await asyncio.to_thread(scrape, WORKER_PORT)
     limited = standin.fail("POST /interactions/*", status=429, retry_after=0.2)
+    beats = await asyncio.to_thread(deployment.store.dispatch.live_workers)
+    done_before = sum(b.get("outcomes", {}).get("done", 0) for b in beats)
 
     it = await imagine(deployment, "a red circle on a blue background --steps 2")
     message = await command_result(deployment, it)
     record = await finished(deployment, job_of(message))
     assert record.state == JobState.DONE
     assert limited.hits == 1 and it.acknowledged  # the deferral was sent again and went through
+    # The worker counts the job as it finishes and then refreshes its heartbeat: wait for that beat.
+    beat_key = keys.worker_heartbeat(deployment.worker.name)
+
+    async def counted(client: redis.asyncio.Redis) -> bool | None:
+        raw = await client.get(beat_key)
+        return True if raw and json.loads(raw).get("outcomes", {}).get("done", 0) >= done_before + 1 else None
+
+    await redis_until(deployment, beat_key, counted, "the heartbeat after the job", deployment.worker)
 
     bot, worker = await asyncio.to_thread(scrape, BOT_PORT), await asyncio.to_thread(scrape, WORKER_PORT)
 
