@@ -13,6 +13,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import admin_moderation, admin_queue, endpoint, replies  # noqa: F401 - admin_* add their /admin commands
+from bot import metrics as bot_metrics
 from bot.admin import ADMIN
 from bot.buttons import ResultButton
 from bot.cancel import CancelCog
@@ -22,6 +23,7 @@ from bot.reactions import ReactionsCog
 from bot.store import AsyncStore
 from shared import messages
 from shared.errors import ConfigError, DaydreamError, QueueUnavailable
+from shared.metrics import Endpoint, FigureCollector
 from shared.settings import Settings
 from shared.store import JobStore
 
@@ -70,6 +72,7 @@ class DaydreamBot(commands.Bot):
             help_command=None,
             tree_cls=DaydreamTree,
             allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
+            http_trace=bot_metrics.discord_trace(),  # Discord requests, 429s and retries for /metrics
         )
         self.settings = settings
         self.store = store  # synchronous: never called on the event loop; the cogs use `jobs`
@@ -124,9 +127,10 @@ def command_signatures(commands_: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
     }
 
 
-def run_bot(settings: Settings, *, sync: bool | None = None) -> None:
+def run_bot(settings: Settings, *, sync: bool | None = None, metrics_port: int | None = None) -> None:
     """Build the bot and run it until interrupted (blocking). Raises ConfigError
-    with a clear message when DISCORD_TOKEN is missing."""
+    with a clear message when DISCORD_TOKEN is missing. `metrics_port`: where
+    Prometheus scrapes the bot (None: METRICS_PORT; 0: no endpoint)."""
     if not settings.discord_token.strip():
         raise ConfigError(
             "DISCORD_TOKEN",
@@ -145,4 +149,10 @@ def run_bot(settings: Settings, *, sync: bool | None = None) -> None:
     # Neither the Redis URL (it may hold a password) nor the token is logged.
     logger.info("starting the bot (queue %r, command guild %s)", settings.queue_name, settings.discord_guild_id)
     bot = DaydreamBot(settings, store, sync=sync)
-    bot.run(settings.discord_token, log_handler=None)
+    metrics_endpoint = Endpoint(settings.metrics_port if metrics_port is None else metrics_port)
+    metrics_endpoint.add(FigureCollector(lambda: bot_metrics.queue_figures(store)))
+    metrics_endpoint.start()
+    try:
+        bot.run(settings.discord_token, log_handler=None)
+    finally:
+        metrics_endpoint.close()

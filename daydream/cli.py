@@ -68,12 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bot", help="run the Discord front end (needs DISCORD_TOKEN)")
     p.add_argument("--sync", action="store_true", help="push slash commands to Discord now (after changing them)")
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics here (default: METRICS_PORT; 0: off)")
     p.set_defaults(func=serve.cmd_bot)
 
     p = sub.add_parser("worker", help="run a worker (one per GPU)")
     p.add_argument("--device", default="", help="cuda:0, cuda:1, cpu (default: DEVICE, else cuda if present)")
     p.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     p.add_argument("--name", help="worker name (default: host.pid.random)")
+    p.add_argument(
+        "--devices", help="one supervised worker per device: all (every CUDA GPU) or a list, e.g. cuda:0,cuda:1"
+    )
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics here (default: METRICS_PORT; 0: off)")
     models.add_model_option(p, "the model this worker loads")
     p.set_defaults(func=serve.cmd_worker)
 

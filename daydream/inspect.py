@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from daydream.submit import write_result
+from shared import messages, reports
 from shared.settings import Settings
 from shared.store import JobStore
 
@@ -41,10 +42,13 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     print(f"queues: {depth} waiting" + "".join(f"\n  {name}: {n}" for name, n in depths.items() if n))
     print(f"workers alive: {len(workers)}")
-    for w in workers:
+    for w, report in zip(workers, reports.workers_report_of(workers), strict=True):
         job = w.get("current_job") or "idle"
         models = ",".join(w.get("models", []))
-        print(f"  {w['name']}  {w['device']}  model={models}  jobs done={w['jobs_done']}  now: {job}")
+        print(
+            f"  {w['name']}  {w['device']}  model={models}  jobs done={w['jobs_done']}  now: {job}  "
+            f"{report.images_per_minute:.1f} images/min{messages.worker_figures(report)}"
+        )
     print("recent jobs:")
     for r in recent:
         took = f"{(r.finished_at or 0) - (r.started_at or 0):.1f}s" if r.finished_at and r.started_at else ""

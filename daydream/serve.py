@@ -13,6 +13,7 @@ import sys
 
 from daydream.redis_server import RedisServer
 from daydream.submit import cmd_imagine
+from shared.errors import InvalidRequest
 from shared.settings import Settings
 
 DEMO_WORKER_WAIT_S = 300.0  # the worker loads and warms its model first
@@ -21,15 +22,30 @@ DEMO_WORKER_WAIT_S = 300.0  # the worker loads and warms its model first
 def cmd_bot(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import run_bot
 
-    run_bot(settings, sync=True if args.sync else None)
+    run_bot(settings, sync=True if args.sync else None, metrics_port=args.metrics_port)
     return 0
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    if args.devices:
+        return _cmd_workers(args, settings)
     from worker.main import run_worker
 
-    run_worker(settings, device=args.device, burst=args.burst, name=args.name, model=args.model)
+    run_worker(
+        settings, device=args.device, burst=args.burst, name=args.name, model=args.model, metrics_port=args.metrics_port
+    )
     return 0
+
+
+def _cmd_workers(args: argparse.Namespace, settings: Settings) -> int:
+    """`--devices`: one supervised worker process per device (daydream/supervisor.py)."""
+    from daydream.supervisor import parse_devices, run_workers
+
+    if args.device:
+        raise InvalidRequest("Give --device (one worker) or --devices (one per device), not both.")
+    passed = (["--model", args.model] if args.model else []) + (["--burst"] if args.burst else [])
+    port = settings.metrics_port if args.metrics_port is None else args.metrics_port
+    return run_workers(settings, parse_devices(args.devices), passed, args.name, port)
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:

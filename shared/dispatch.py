@@ -260,7 +260,12 @@ class Dispatch:
             names, raw_spec = pipe.execute()
         workers = self._heartbeats(sorted(n.decode() for n in names))
         if not any(model in info["models"] for info in workers):
-            raise NoWorkerAlive(model, sorted({m for info in workers for m in info["models"]}))
+            if model in self.settings.autoscaled_models:
+                # Its workers scale from zero on its queue's length (KEDA): the job waits for one,
+                # checked against the model's spec if a worker announced one lately, by the worker if not.
+                return spec_from_dict(json.loads(raw_spec)) if raw_spec is not None else None
+            served = {m for info in workers for m in info["models"]} | self.settings.autoscaled_models
+            raise NoWorkerAlive(model, sorted(served))
         return spec_from_dict(json.loads(raw_spec)) if raw_spec is not None else None
 
     def spec(self, model: str) -> ModelSpec | None:

@@ -35,6 +35,9 @@ class Family:
     max_sequence_length: int | None = None
     base_size: int | None = None  # the side of a 1:1 image; None: from the checkpoint's config
     inpaint: bool = True  # diffusers has an inpainting pipeline for it
+    img2img: bool = True  # diffusers has an image-to-image pipeline for it (U/V buttons need one)
+    # Fixed arguments of the family's pipeline call (what Daydream decides itself, such as the size).
+    call_args: tuple[tuple[str, object], ...] = ()
     hints: tuple[str, ...] = ()  # words in a model's name that pick this family among its architecture's
 
 
@@ -110,6 +113,21 @@ FAMILIES: dict[str, Family] = {
             max_sequence_length=512,
             base_size=1328,
         ),
+        Family(
+            "hunyuan-dit",
+            "hunyuan",
+            "Hunyuan-DiT",
+            steps=50,
+            guidance=5.0,
+            # Its bilingual CLIP (a Chinese BERT) reads 77 tokens, one per Chinese character; mT5 reads 256.
+            max_sequence_length=77,
+            base_size=1024,
+            inpaint=False,
+            img2img=False,  # diffusers has no image-to-image pipeline for it: U/V are refused at submit
+            # Its pipeline would resample every size to one of its trained ones and return that size;
+            # Daydream's sizes (the --ar table, multiples of 16) are what the user asked for.
+            call_args=(("use_resolution_binning", False),),
+        ),
     )
 }
 
@@ -121,6 +139,7 @@ PIPELINES: dict[str, str] = {
     "FluxPipeline": "flux",
     "ZImagePipeline": "z-image",
     "QwenImagePipeline": "qwen-image",
+    "HunyuanDiTPipeline": "hunyuan",
 }
 
 

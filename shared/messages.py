@@ -297,8 +297,27 @@ def workers_report(workers: list) -> str:
         lines.append(
             f"**{w.name}** on {w.host} ({w.device}), model {', '.join(w.models) or '?'}: {now}; "
             f"{w.jobs_done} jobs, {w.images_per_minute:.1f} images/min; last heartbeat {w.last_heartbeat_s:.0f} s ago"
+            + worker_figures(w)
         )
     return "\n".join(lines)
+
+
+def worker_figures(w: object) -> str:
+    """The figures a worker's /metrics exports too (absent from workers of earlier versions)."""
+    parts = []
+    steps = getattr(w, "steps_per_s", None)
+    if steps is not None:
+        parts.append(f"{steps:.1f} steps/s")
+    memory = getattr(w, "gpu_memory_bytes", None)
+    if memory is not None:
+        parts.append(f"GPU memory {memory / 2**30:.2f} GiB")
+    outcomes = getattr(w, "outcomes", None) or {}
+    if outcomes:
+        parts.append(", ".join(f"{n} {state}" for state, n in sorted(outcomes.items())))
+    version = getattr(w, "version", None)
+    if version:
+        parts.append(f"version {version}")
+    return "; " + "; ".join(parts) if parts else ""
 
 
 def paused_lanes(lane: str, resumed: bool) -> str:

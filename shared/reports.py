@@ -37,6 +37,13 @@ class WorkerReport:
     jobs_done: int
     images_per_minute: float
     last_heartbeat_s: float  # seconds ago
+    # Announced since the fleet's metrics (None from workers of earlier versions); the
+    # worker's /metrics exports the same heartbeat.
+    steps_per_s: float | None = None
+    gpu_memory_bytes: int | None = None  # allocated by tensors on its GPU
+    version: str | None = None
+    capacity: int = 1
+    outcomes: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -69,10 +76,17 @@ def queue_report(store: JobStore) -> QueueReport:
 
 
 def workers_report(store: JobStore, now: float | None = None) -> list[WorkerReport]:
+    return workers_report_of(store.dispatch.live_workers(), now)
+
+
+def workers_report_of(heartbeats: list[dict[str, Any]], now: float | None = None) -> list[WorkerReport]:
+    """The report of each heartbeat (`Dispatch.live_workers()`), as `daydream status` shows it too."""
     now = time.time() if now is None else now
     out = []
-    for info in store.dispatch.live_workers():
+    for info in heartbeats:
         uptime_min = max(1e-9, (now - float(info.get("started_at") or now)) / 60)
+        pace = info.get("images_per_minute")
+        memory = info.get("gpu_memory_bytes") or {}
         out.append(
             WorkerReport(
                 name=str(info.get("name")),
@@ -81,8 +95,13 @@ def workers_report(store: JobStore, now: float | None = None) -> list[WorkerRepo
                 models=list(info.get("models", [])),
                 current_job=info.get("current_job"),
                 jobs_done=int(info.get("jobs_done", 0)),
-                images_per_minute=float(info.get("images_done", 0)) / uptime_min,
+                images_per_minute=float(pace) if pace is not None else float(info.get("images_done", 0)) / uptime_min,
                 last_heartbeat_s=max(0.0, now - float(info.get("heartbeat_at") or now)),
+                steps_per_s=info.get("steps_per_s"),
+                gpu_memory_bytes=memory.get("allocated") if isinstance(memory, dict) else None,
+                version=info.get("version"),
+                capacity=int(info.get("capacity", 1)),
+                outcomes=dict(info.get("outcomes") or {}),
             )
         )
     return out

@@ -91,6 +91,10 @@ def _snowflakes(raw: str) -> frozenset[int]:
     return frozenset(int(p) for p in parts)
 
 
+def _names(raw: str) -> frozenset[str]:
+    return frozenset(p for p in raw.replace(",", " ").split())
+
+
 def _strength(raw: str) -> float:
     value = _float(raw)
     if not 0.0 < value <= 1.0:
@@ -285,6 +289,16 @@ class Settings:
     )
     cooldown_minutes: str = setting(
         "COOLDOWN_MINUTES", "1,60,600", "cooldowns after the 2nd, 3rd, 4th+ blocked prompt in the window"
+    )
+    autoscaled_models: frozenset[str] = setting(
+        "AUTOSCALED_MODELS",
+        frozenset(),
+        "models whose workers scale from zero (KEDA): their jobs are taken with no worker alive, and wait for one",
+        _names,
+    )
+    # -- observing
+    metrics_port: int = setting(
+        "METRICS_PORT", 0, "serve Prometheus metrics on this port (bot, worker; 0: off; `--metrics-port`)", _int
     )
 
     @classmethod

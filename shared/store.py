@@ -17,7 +17,7 @@ from typing import Any
 
 import redis
 
-from shared import keys, messages
+from shared import joblog, keys, messages
 from shared.claims import Claims
 from shared.connection import connect, redis_errors
 from shared.dispatch import Dispatch
@@ -220,6 +220,7 @@ class JobStore:
             except QueueUnavailable:
                 logger.warning("job %s is stored but could not be queued or failed", job.id)
             raise QueueUnavailable(QueueUnavailable.NOT_QUEUED) from exc
+        joblog.changed(job)
         return job
 
     def position(self, job_id: str) -> int | None:
@@ -272,6 +273,7 @@ class JobStore:
             pipe.zrem(keys.QUEUED, job_id)
             pipe.sadd(keys.RUNNING, job_id)
             pipe.execute()
+        joblog.changed(job)
         return job
 
     def store_result(
@@ -300,6 +302,7 @@ class JobStore:
         self.leases.release(job_id)
         self.usage.record(job)
         self.publish(job_id, "done")
+        joblog.changed(job)
         return job
 
     def requeue(self, job: JobRecord, reason: str) -> JobRecord:
@@ -314,6 +317,7 @@ class JobStore:
             pipe.execute()
         logger.warning("re-queueing job %s (attempt %d): %s", job.id, job.attempts + 1, reason)
         self.dispatch.enqueue(job, at_front=True)
+        joblog.changed(job, reason)
         return job
 
     def withdraw(self, job_id: str, state: JobState, error: str) -> JobRecord | None:

@@ -293,7 +293,7 @@ def test_workers_share_a_hub_cache_volume_at_hf_home() -> None:
 
 def test_dashboard_is_optional_and_local_only() -> None:
     dashboard = load_compose()["services"]["dashboard"]
-    assert dashboard["profiles"] == ["dashboard"]
+    assert "dashboard" in dashboard["profiles"]
     assert environment_of(dashboard)["RQ_DASHBOARD_REDIS_URL"] == "redis://redis:6379/0"
     assert all(str(p).startswith("127.0.0.1:") for p in dashboard["ports"]), "rq-dashboard has no login"
 

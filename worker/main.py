@@ -16,8 +16,10 @@ import threading
 import time
 
 from shared.errors import DaydreamError
+from shared.metrics import Endpoint, FigureCollector
 from shared.settings import Settings
 from worker import pipeline, runtime, sweeps
+from worker.metrics import figures
 
 logger = logging.getLogger(__name__)
 
@@ -91,10 +93,19 @@ def _serve(rt: runtime.WorkerRuntime, burst: bool) -> None:
 
 
 def run_worker(
-    settings: Settings, device: str = "", burst: bool = False, name: str | None = None, model: str | None = None
+    settings: Settings,
+    device: str = "",
+    burst: bool = False,
+    name: str | None = None,
+    model: str | None = None,
+    metrics_port: int | None = None,
 ) -> None:
+    """`metrics_port`: where Prometheus scrapes this worker (None: METRICS_PORT; 0: no endpoint)."""
     rt = runtime.build(settings, device, name, model)
     runtime.install(rt)
+    endpoint = Endpoint(settings.metrics_port if metrics_port is None else metrics_port)
+    endpoint.add(FigureCollector(lambda: figures(rt.info())))
+    endpoint.start()
     stop = threading.Event()
     _wait_for_redis(rt)  # a worker started while Redis is down waits for it, model loaded
     try:
@@ -113,4 +124,5 @@ def run_worker(
         except DaydreamError as exc:
             logger.warning("worker %s: could not say goodbye (%s); its heartbeat will expire", rt.name, exc)
         runtime.install(None)
+        endpoint.close()
         logger.info("worker %s stopped", rt.name)

@@ -37,6 +37,7 @@ from shared.models import check_servable
 from worker import runtime
 from worker.engines.base import GenerationCancelled, PreviewFn, ProgressFn
 from worker.handlers import HANDLERS, Context, encode
+from worker.metrics import StepMeter
 from worker.moderation import check_result, upload_name
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,22 @@ def run_job(job_id: str, attempt: int = 0) -> str:
 
 
 def run(rt: runtime.WorkerRuntime, job_id: str, attempt: int) -> str:
+    before = rt.jobs_done
+    outcome = None
+    try:
+        outcome = _run(rt, job_id, attempt)
+        return outcome
+    finally:
+        if outcome is not None:
+            rt.outcomes[outcome] = rt.outcomes.get(outcome, 0) + 1
+        if rt.jobs_done > before:  # it ran (not skipped as stale or missing)
+            try:
+                rt.announce()  # `daydream status` shows the worker idle, and the job counted, at once
+            except DaydreamError:
+                logger.warning("could not refresh the heartbeat after job %s", job_id, exc_info=True)
+
+
+def _run(rt: runtime.WorkerRuntime, job_id: str, attempt: int) -> str:
     store = rt.store
     # 1. Load the record; skip what is settled.
     job = ride("reading the job", store.find, job_id)
@@ -67,6 +84,7 @@ def run(rt: runtime.WorkerRuntime, job_id: str, attempt: int) -> str:
         logger.info("job %s attempt %d is stale (state %s); skipping", job_id, attempt, job.state)
         return STALE
     rt.current_job = job_id
+    meter = StepMeter()
     try:
         if ride("checking for a cancel", store.cancel_requested, job_id):
             return _cancelled(rt, job, attempt, messages.CANCELLED_BEFORE_START)
@@ -77,7 +95,7 @@ def run(rt: runtime.WorkerRuntime, job_id: str, attempt: int) -> str:
             raise Unsupported(rt.spec.name, messages.unknown_kind(job.kind))
         check_servable(job, rt.spec, rt.engine.count_tokens)
         # 3. Run the kind's handler.
-        result = handler(Context(rt.engine, store, rt.settings), job, _progress_reporter(rt, job, attempt))
+        result = handler(Context(rt.engine, store, rt.settings), job, _progress_reporter(rt, job, attempt, meter))
         # 3b. The moderation policy: the image check outside NSFW channels, spoilers (worker/moderation.py).
         checked = ride("checking the images", check_result, rt, job, result)
         result = checked.result
@@ -109,6 +127,7 @@ def run(rt: runtime.WorkerRuntime, job_id: str, attempt: int) -> str:
         # 6. Finish.
         ride("finishing", store.finish, job_id, JobState.DONE, attempt=attempt, undelivered=undelivered)
         rt.images_done += len(result.images)
+        rt.pace.job_done(rt.spec.name, len(result.images), meter)
         return DONE
     except Superseded as exc:
         # Another worker holds the job now (this one lost its lease): stop writing.
@@ -138,10 +157,6 @@ def run(rt: runtime.WorkerRuntime, job_id: str, attempt: int) -> str:
     finally:
         rt.current_job = None
         rt.jobs_done += 1
-        try:
-            rt.announce()  # `daydream status` shows the worker idle at once
-        except DaydreamError:
-            logger.warning("could not refresh the heartbeat after job %s", job_id, exc_info=True)
 
 
 def ride(what: str, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
@@ -200,11 +215,12 @@ def _end(
     return outcome
 
 
-def _progress_reporter(rt: runtime.WorkerRuntime, job: JobRecord, attempt: int) -> ProgressFn:
+def _progress_reporter(rt: runtime.WorkerRuntime, job: JobRecord, attempt: int, meter: StepMeter) -> ProgressFn:
     store = rt.store
     last = {"stored": 0.0}
 
     def report(fraction: float, preview: PreviewFn | None) -> None:
+        meter.step()  # engines report once per sampling step
         try:
             # Cooperative cancel: a SimpleWorker cannot kill its own job.
             if store.cancel_requested(job.id):

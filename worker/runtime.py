@@ -21,10 +21,12 @@ from shared.errors import ConfigError
 from shared.models import ModelSpec
 from shared.settings import Settings
 from shared.store import JobStore
+from shared.version import VERSION
 from worker.delivery import Delivery
 from worker.engines import registry
 from worker.engines.base import Engine
 from worker.imagecheck import ImageCheck
+from worker.metrics import Pace, gpu_memory
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +73,12 @@ class WorkerRuntime:
     # (job id, attempt) of jobs given up during a Redis outage: handed back once it is over.
     abandoned: set[tuple[str, int]] = field(default_factory=set)
     image_check: ImageCheck | None = None  # the NSFW classifier (IMAGE_CHECK); None: results are not scored
+    pace: Pace = field(default_factory=Pace)
+    outcomes: dict[str, int] = field(default_factory=dict)  # what run_job returned: done, failed …
+    capacity: int = 1  # jobs at once: one batch of images at a time on one device
+
+    def __post_init__(self) -> None:
+        self.pace.started_at = self.started_at
 
     @property
     def spec(self) -> ModelSpec:
@@ -90,6 +98,13 @@ class WorkerRuntime:
             "images_done": self.images_done,
             "model_loads": registry.loads(),
             "started_at": self.started_at,
+            "version": VERSION,
+            "capacity": self.capacity,
+            "outcomes": dict(self.outcomes),
+            "steps_per_s": self.pace.steps_per_s,
+            "steps_done": self.pace.steps_done,
+            "images_per_minute": round(self.pace.images_per_minute(), 3),
+            "gpu_memory_bytes": gpu_memory(self.device),
         }
 
     def announce(self) -> None:

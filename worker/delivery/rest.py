@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from shared import messages
+from shared import messages, metrics
 from shared.errors import DaydreamError, DeliveryFailed
 
 logger = logging.getLogger(__name__)
@@ -125,14 +125,17 @@ class DiscordRest:
                 if not patient:
                     raise RateLimited(wait)
                 await self.sleep(wait)
+            retry_left = patient and failures < len(RETRY_BACKOFF_S)  # for a 5xx or a connection error
             try:
                 status, headers, body = await self._request(call)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 # The exception's text may hold the URL, and with it the token: name its type only.
                 problem = f"could not reach Discord ({type(exc).__name__})"
+                metrics.discord_unreachable(retried=retry_left)
             else:
                 self._note_bucket(call.route, headers)
-                if status in INVALID_STATUSES and not (status == 429 and headers.get("X-RateLimit-Scope") == "shared"):
+                scope = headers.get("X-RateLimit-Scope")
+                if status in INVALID_STATUSES and not (status == 429 and scope == "shared"):
                     self._count_invalid()  # a `shared` 429 is the resource's limit, not ours: not counted
                 if status == 429:
                     retry_after = _retry_after(headers, body)
@@ -141,12 +144,15 @@ class DiscordRest:
                     self._block(held, retry_after)
                     self._share_hold(held, retry_after)
                     logger.warning("%s: rate-limited (429), retry after %.2f s", call.label, retry_after)
+                    limited += 1
+                    waits = patient and limited <= MAX_RATE_LIMIT_RETRIES and retry_after <= MAX_RATE_LIMIT_WAIT_S
+                    metrics.discord_answer(429, "global" if is_global else scope, retried=waits)
                     if not patient:
                         raise RateLimited(retry_after)
-                    limited += 1
-                    if limited > MAX_RATE_LIMIT_RETRIES or retry_after > MAX_RATE_LIMIT_WAIT_S:
+                    if not waits:
                         raise DeliveryFailed(messages.rate_limited_too_long(retry_after))
                     continue  # the wait happens at the top, through the route's block
+                metrics.discord_answer(status, scope, retried=status >= 500 and retry_left)
                 if status < 400:
                     return body if isinstance(body, dict) else {}
                 if status < 500:
@@ -154,7 +160,7 @@ class DiscordRest:
                     message = body.get("message", "") if isinstance(body, dict) else ""
                     raise Refused(status, code, str(message))
                 problem = f"Discord answered HTTP {status}"
-            if not patient or failures >= len(RETRY_BACKOFF_S):
+            if not retry_left:
                 raise DeliveryFailed(messages.discord_unreachable(problem, failures + 1))
             logger.warning("%s: %s; retrying in %.1f s", call.label, problem, RETRY_BACKOFF_S[failures])
             await self.sleep(RETRY_BACKOFF_S[failures])

@@ -1,5 +1,5 @@
 """The diffusers engine: every family of shared/families.py (Stable Diffusion
-1.x/2.x, SDXL(-Turbo), SD 3.5, FLUX.1, Z-Image, Qwen-Image), from a local
+1.x/2.x, SDXL(-Turbo), SD 3.5, FLUX.1, Z-Image, Qwen-Image, Hunyuan-DiT), from a local
 folder or a hub id, through diffusers' AutoPipelines. Image-to-image and
 inpainting share the text-to-image pipeline's weights (`from_pipe`); LoRAs
 are adapters on those same weights (worker/engines/loras.py).
@@ -89,8 +89,9 @@ class DiffusersEngine:
                 logger.warning("CPU_OFFLOAD applies to CUDA devices only; the model runs on %s", self.device)
             self.pipe.to(self.device)
         self.pipe.set_progress_bar_config(disable=True)
-        self.img2img_pipe = AutoPipelineForImage2Image.from_pipe(self.pipe)
-        self.img2img_pipe.set_progress_bar_config(disable=True)
+        self.img2img_pipe = AutoPipelineForImage2Image.from_pipe(self.pipe) if family.img2img else None
+        if self.img2img_pipe is not None:
+            self.img2img_pipe.set_progress_bar_config(disable=True)
         self.inpaint_pipe = AutoPipelineForInpainting.from_pipe(self.pipe) if family.inpaint else None
         if self.inpaint_pipe is not None:
             self.inpaint_pipe.set_progress_bar_config(disable=True)
@@ -102,7 +103,9 @@ class DiffusersEngine:
         self.tokenizer = getattr(self.pipe, family.tokenizer, None)
         xl = arch == "sdxl"
         self.latent_rgb = (SDXL_LATENT_RGB, SDXL_LATENT_BIAS) if xl else (SD_LATENT_RGB, (0.0, 0.0, 0.0))
-        tasks = {Task.TEXT_TO_IMAGE, Task.IMAGE_TO_IMAGE, Task.UPSCALE}
+        tasks = {Task.TEXT_TO_IMAGE}
+        if self.img2img_pipe is not None:
+            tasks |= {Task.IMAGE_TO_IMAGE, Task.UPSCALE}  # the upscale restores detail by image-to-image
         if self.inpaint_pipe is not None:
             tasks.add(Task.INPAINT)
         self.spec = ModelSpec(
@@ -268,6 +271,7 @@ class DiffusersEngine:
                 kw["negative_prompt"] = [BLANK_NEGATIVE] * n
         if family.max_sequence_length is not None and "max_sequence_length" in accepted:
             kw["max_sequence_length"] = family.max_sequence_length
+        kw.update(family.call_args)
         kw = {k: v for k, v in kw.items() if k in accepted or k in {"prompt", "generator"}}
         out = pipe(**kw, callback_on_step_end=self._callback(progress, progress_total))
         return self._finish(out, req.width, req.height)
