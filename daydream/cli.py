@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("prompt", help='the prompt, with optional parameters: "a red star --ar 3:2 --seed 7"')
     submit.add_wait_options(p)
     models.add_model_option(p, "the model to draw with")
+    submit.add_resolution_options(p)
     p.set_defaults(func=submit.cmd_imagine)
 
     p = sub.add_parser("demo", help="run the whole loop locally: private Redis + a worker + one imagine job")

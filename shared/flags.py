@@ -4,7 +4,7 @@ The prompt parser (shared/prompt_text.py), the help text, the /imagine option
 description, the error messages and the README's flag table are all made
 from it, so a flag added here is understood, explained and documented at
 once. Limits an admin can change (the aspect-ratio range, the step cap, the
-repeat cap) come from `Limits`; the table names which ones apply."""
+repeat cap) come from `PromptLimits`; the table names which ones apply."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ class Flag:
     high: float | None = None
     default: str = ""  # as written in a prompt; empty: none / the model's
     choices: tuple[float, ...] = ()
-    cap: str = ""  # the `Limits` field an admin may lower (or raise) the top of the range with
+    cap: str = ""  # the `PromptLimits` field an admin may lower (or raise) the top of the range with
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -50,7 +50,7 @@ class Flag:
 
 
 @dataclass(frozen=True)
-class Limits:
+class PromptLimits:
     """What an admin may set per channel (`/admin defaults`); the defaults are Daydream's."""
 
     min_aspect: Fraction = Fraction(1, 4)
@@ -61,7 +61,7 @@ class Limits:
     confirm_above: int = 4  # more jobs than this: the user confirms with a button first
 
 
-DEFAULT_LIMITS = Limits()
+DEFAULT_LIMITS = PromptLimits()
 MAX_SEED = 2**32 - 1
 QUALITIES = (0.25, 0.5, 1.0, 2.0, 4.0)
 LANE_FLAGS = ("fast", "relax", "turbo")

@@ -177,3 +177,19 @@ def model_spec(name: str) -> str:
 def tokenizer(digest: str) -> str:
     """A model's tokenizer, by the digest its ModelSpec names (shared/tokens.py)."""
     return f"{PREFIX}:tokenizer:{digest}"
+
+
+# -- personal settings and channel defaults (shared/preferences.py) --------------------
+def user_settings(user_id: int) -> str:
+    """Hash: a user's /settings (model, stylize, quality, remix, raw) and /prefer suffix."""
+    return f"{PREFIX}:settings:user:{user_id}"
+
+
+def user_options(user_id: int) -> str:
+    """Hash: a user's /prefer option macros, name → the flags it stands for."""
+    return f"{PREFIX}:settings:user:{user_id}:options"
+
+
+def channel_settings(channel_id: int) -> str:
+    """Hash: a channel's defaults (flags) and limits an admin set (/admin defaults)."""
+    return f"{PREFIX}:settings:channel:{channel_id}"

@@ -22,7 +22,18 @@ from decimal import Decimal
 from fractions import Fraction
 
 from shared.errors import InvalidPrompt, InvalidRequest
-from shared.flags import BY_NAME, DEFAULT_LIMITS, FLAGS, LANE_FLAGS, MODEL_NAME, Flag, Kind, Limits, lookup, suggest
+from shared.flags import (
+    BY_NAME,
+    DEFAULT_LIMITS,
+    FLAGS,
+    LANE_FLAGS,
+    MODEL_NAME,
+    Flag,
+    Kind,
+    PromptLimits,
+    lookup,
+    suggest,
+)
 from shared.loras import extract_loras
 from shared.params import Params, ParsedPrompt, PromptPart
 from shared.settings import MAX_PROMPT_CHARS
@@ -149,7 +160,7 @@ def split_weights(text: str) -> tuple[PromptPart, ...]:
 
 
 # -- the flags ------------------------------------------------------------------------
-def _number(flag: Flag, raw: str, limits: Limits, named: str = "") -> int | float:
+def _number(flag: Flag, raw: str, limits: PromptLimits, named: str = "") -> int | float:
     try:
         value: int | float = int(raw) if flag.kind == Kind.INT else float(raw)
     except ValueError:
@@ -171,7 +182,7 @@ def _number(flag: Flag, raw: str, limits: Limits, named: str = "") -> int | floa
     return value
 
 
-def _ratio(flag: Flag, raw: str, limits: Limits, named: str = "") -> str:
+def _ratio(flag: Flag, raw: str, limits: PromptLimits, named: str = "") -> str:
     match = RATIO.match(raw)
     if not match or int(match.group(1)) == 0 or int(match.group(2)) == 0:
         raise invalid(flag, raw, named=named)
@@ -200,7 +211,7 @@ def _flag_tokens(tail: str) -> list[str]:
         ) from None
 
 
-def parse_one(text: str, limits: Limits = DEFAULT_LIMITS) -> ParsedPrompt:
+def parse_one(text: str, limits: PromptLimits = DEFAULT_LIMITS) -> ParsedPrompt:
     """One prompt (without `{…}` options: `parse` expands those first)."""
     text = EM_DASH_FLAG.sub("--", text or "").strip()
     if len(text) > MAX_PROMPT_CHARS:
@@ -345,7 +356,7 @@ def parse_one(text: str, limits: Limits = DEFAULT_LIMITS) -> ParsedPrompt:
     )
 
 
-def parse(text: str, limits: Limits = DEFAULT_LIMITS) -> list[ParsedPrompt]:
+def parse(text: str, limits: PromptLimits = DEFAULT_LIMITS) -> list[ParsedPrompt]:
     """One ParsedPrompt per `{…}` combination (one for a prompt without options)."""
     text = EM_DASH_FLAG.sub("--", text or "")
     return [parse_one(option, limits) for option in expand(text, limits.max_jobs)]

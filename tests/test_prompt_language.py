@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.errors import InvalidPrompt
-from shared.flags import FLAGS, Limits, help_text, option_description, readme_table, suggest
+from shared.flags import FLAGS, PromptLimits, help_text, option_description, readme_table, suggest
 from shared.params import Params, ParsedPrompt, PromptPart
 from shared.prompt_text import canonical, expand, parse, parse_one
 
@@ -105,11 +105,11 @@ def test_an_invalid_flag_carries_what_was_written_and_an_example():
 
 
 def test_admin_limits_apply_and_are_named():
-    narrow = Limits(max_steps=30, max_repeat=2)
+    narrow = PromptLimits(max_steps=30, max_repeat=2)
     assert parse_one("a --steps 30", narrow).params.steps == 30
     with pytest.raises(InvalidPrompt, match="allows --steps up to 30"):
         parse_one("a --steps 31", narrow)
-    wide = Limits(max_repeat=8)
+    wide = PromptLimits(max_repeat=8)
     assert parse_one("a --repeat 8", wide).repeat == 8
 
 
