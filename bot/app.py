@@ -16,6 +16,7 @@ from bot import admin_queue, endpoint, replies  # noqa: F401 - admin_queue adds 
 from bot.admin import ADMIN
 from bot.buttons import ResultButton
 from bot.cancel import CancelCog
+from bot.confirm import ConfirmButton
 from bot.imagine import ImagineCog
 from bot.lanes import LanesCog
 from bot.reactions import ReactionsCog
@@ -79,6 +80,7 @@ class DaydreamBot(commands.Bot):
     async def setup_hook(self) -> None:
         # Buttons first: they must work on every earlier message, before any event arrives.
         self.add_dynamic_items(ResultButton)
+        self.add_dynamic_items(ConfirmButton)  # ✅ under a prompt of many jobs (bot/confirm.py)
         await self.add_cog(ImagineCog(self.settings, self.jobs))
         await self.add_cog(ReactionsCog(self))  # ✉️ and ❌ on results and waiting lines
         await self.add_cog(CancelCog(self.settings, self.jobs))

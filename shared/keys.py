@@ -193,3 +193,8 @@ def user_options(user_id: int) -> str:
 def channel_settings(channel_id: int) -> str:
     """Hash: a channel's defaults (flags) and limits an admin set (/admin defaults)."""
     return f"{PREFIX}:settings:channel:{channel_id}"
+
+
+def pending_prompt(token: str) -> str:
+    """A prompt waiting for its author's ✅ (more jobs than the channel's confirm threshold)."""
+    return f"{PREFIX}:pending:{token}"

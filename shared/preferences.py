@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from dataclasses import asdict, dataclass, field, fields, replace
 from fractions import Fraction
 
@@ -219,3 +220,29 @@ class Preferences:
 
 def _limit_names() -> list[str]:
     return [f.name for f in fields(PromptLimits)]
+
+
+PENDING_TTL_S = 600  # how long a prompt waits for its author's ✅ (bot/confirm.py)
+
+
+@redis_errors
+class PendingPrompts:
+    """Prompts waiting for their author's confirmation, by a random token."""
+
+    def __init__(self, conn: redis.Redis) -> None:
+        self._redis = conn
+
+    def keep(self, text: str, user_id: int, channel_id: int | None) -> str:
+        token = secrets.token_hex(16)
+        data = json.dumps({"text": text, "user_id": user_id, "channel_id": channel_id})
+        self._redis.set(keys.pending_prompt(token), data, ex=PENDING_TTL_S)
+        return token
+
+    def take(self, token: str) -> dict | None:
+        """The pending prompt, removed (a second click finds nothing), or None."""
+        raw = self._redis.getdel(keys.pending_prompt(token))
+        return json.loads(raw) if raw is not None else None
+
+    def peek(self, token: str) -> dict | None:
+        raw = self._redis.get(keys.pending_prompt(token))
+        return json.loads(raw) if raw is not None else None

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.builders import imagine_job
-from shared.errors import InvalidPrompt
+from shared.errors import InvalidPrompt, QueueUnavailable
 from shared.flags import BY_NAME, LANE_FLAGS, PromptLimits
 from shared.job import JobRecord, ReplyTarget
 from shared.models import ModelSpec
@@ -209,11 +209,15 @@ def resolve_in(
 ) -> Resolution:
     """`resolve` with the user's settings and the channel's defaults read from the
     store once, the lane from the queue's policy and the specs the workers announce."""
+    try:
+        prefs, channel = store.preferences.user(user_id), store.preferences.channel(channel_id)
+    except QueueUnavailable as exc:
+        raise QueueUnavailable(QueueUnavailable.NOT_QUEUED) from exc
     return resolve(
         text,
         user_id=user_id,
-        prefs=store.preferences.user(user_id),
-        channel=store.preferences.channel(channel_id),
+        prefs=prefs,
+        channel=channel,
         default_model=default_model,
         lane_of=lambda requested: store.policy.resolve_lane(user_id, role_ids, requested),
         spec_of=store.dispatch.spec,

@@ -27,7 +27,7 @@ from shared.job import FINISHED, JobRecord, JobState
 from shared.leases import Leases
 from shared.models import ModelSpec, check_servable
 from shared.policy import QueuePolicy
-from shared.preferences import Preferences
+from shared.preferences import PendingPrompts, Preferences
 from shared.scheduler import user_of
 from shared.settings import RECORD_TTL_S, Settings
 from shared.usage import UsageBook, eta_s
@@ -95,6 +95,7 @@ class JobStore:
         self.claims = Claims(self.redis, self.find)
         self._admit = self.redis.register_script(ADMIT)
         self.preferences = Preferences(self.redis)  # /settings, /prefer, /admin defaults
+        self.pending = PendingPrompts(self.redis)  # prompts waiting for their author's ✅
 
     def ping(self) -> None:
         try:
