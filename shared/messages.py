@@ -329,3 +329,6 @@ def confirm_many(jobs: list, limits) -> str:
         f"This prompt makes **{len(jobs)} jobs** (more than {limits.confirm_above}, this channel's limit "
         f"without asking):\n{shown}{more}\nQueue them all?"
     )
+
+
+EXPIRED_RESULT = "That job's images have expired from storage; 🔄 or U/V on its message make them again from its seeds."

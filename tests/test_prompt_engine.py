@@ -32,7 +32,6 @@ from worker.engines.base import Request
 from worker.engines.embedded import EmbeddedEngine
 from worker.runtime import WorkerRuntime
 
-
 # Few steps: the suite shares two cores; every property below holds at 8 steps as at 20.
 STEPS = 8
 CIRCLE = f"a red circle on a blue background --seed 11 --steps {STEPS}"

@@ -4,14 +4,16 @@ settings, suffix and option macros, the channel's defaults and limits, and
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
 
 import pytest
 
-from shared.errors import InvalidPrompt, InvalidRequest
+from shared.errors import InvalidPrompt, InvalidRequest, Unsupported
 from shared.flags import PromptLimits
+from shared.models import check_servable
 from shared.preferences import ChannelDefaults, UserPrefs
 from shared.resolution import compose, describe, resolve, resolve_in
 from shared.settings import Settings
@@ -161,3 +163,15 @@ def test_dry_run_prints_one_json_line_per_job_and_queues_nothing(redis_url):
     assert r.returncode == 2
     assert json.loads(r.stdout)["message"].startswith("Invalid parameter `--ar 16/9`")
     assert "use two whole numbers W:H, like --ar 16:9" in r.stderr
+
+
+def test_a_flag_the_model_cannot_honour_is_refused_at_submit():
+    flux = dataclasses.replace(EMBEDDED_SPEC, name="flux", unsupported=("chaos", "stop", "weights"))
+    [job] = plain("a cat --c 20").jobs
+    with pytest.raises(Unsupported, match="cannot do `--chaos`, so it would change nothing"):
+        check_servable(job, flux, None)
+    [job] = plain("a cat::2 a hat").jobs
+    with pytest.raises(Unsupported, match=r"weighted prompt parts \(`text::2`\)"):
+        check_servable(job, flux, None)
+    [job] = plain("a cat --stop 100 --tile").jobs  # --stop 100 is the full run: nothing to refuse
+    check_servable(job, flux, None)

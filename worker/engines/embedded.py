@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,6 +30,7 @@ from worker.embedded.denoiser import (
 )
 from worker.embedded.textenc import MAX_TOKENS, TextEmbedding, TextEncoder
 from worker.engines.base import ProgressFn, Request, check_request
+from worker.engines.tiling import circular_padding
 
 logger = logging.getLogger(__name__)
 
@@ -110,20 +109,6 @@ def twisted(cond: TextEmbedding, seeds: tuple[int, ...], chaos: int, weird: int)
         tokens = tokens + amount * scale * torch.stack([t for t, _ in per_image])
         pooled = pooled + amount * torch.stack([p for _, p in per_image])
     return TextEmbedding(tokens=tokens, mask=cond.mask, pooled=torch.nn.functional.normalize(pooled, dim=-1))
-
-
-@contextmanager
-def circular_padding(module: torch.nn.Module, on: bool) -> Iterator[None]:
-    """--tile: every convolution pads by wrapping around (the image continues across its
-    edges), for this call only (the model is shared by every job)."""
-    convs = [m for m in module.modules() if isinstance(m, torch.nn.Conv2d) and m.padding != (0, 0)] if on else []
-    for conv in convs:
-        conv.padding_mode = "circular"
-    try:
-        yield
-    finally:
-        for conv in convs:
-            conv.padding_mode = "zeros"
 
 
 class EmbeddedEngine:
@@ -239,7 +224,7 @@ class EmbeddedEngine:
         # --stop: only the first share of the steps; the last one taken gives its image estimate.
         last = len(timesteps) if req.stop is None else max(1, math.ceil(len(timesteps) * req.stop))
         # 5. Denoising loop with classifier-free guidance (convolutions wrapping around for --tile)
-        with circular_padding(self.unet, req.tile):
+        with circular_padding(self.unet, on=req.tile):
             return self._denoise(req, x, emb, timesteps[:last], scheduler, alphas, guidance, n, progress, last)
 
     def _denoise(self, req, x, emb, timesteps, scheduler, alphas, guidance, n, progress, last) -> list[Image.Image]:
