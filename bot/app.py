@@ -12,7 +12,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import admin_queue, endpoint, replies  # noqa: F401 - admin_queue adds its /admin commands
+from bot import (  # noqa: F401 - admin_queue adds its /admin commands
+    admin_defaults,
+    admin_queue,
+    endpoint,
+    replies,
+)
 from bot.admin import ADMIN
 from bot.buttons import ResultButton
 from bot.cancel import CancelCog

@@ -13,13 +13,14 @@ import argparse
 import logging
 import sys
 
-from daydream import admin, admin_queue, inspect, lanes, models, serve, submit
+from daydream import admin, admin_queue, inspect, lanes, models, personal, serve, submit
 from shared.errors import DaydreamError
 from shared.settings import Settings, load_dotenv
 
 logger = logging.getLogger(__name__)
 
 QUIET_COMMANDS = {"imagine", "upscale", "vary", "reroll", "job", "status", "cancel", "admin", "models"}
+QUIET_COMMANDS |= {"settings", "prefer", "info", "show"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     admin_queue.add_cancel_parser(sub)
     lanes.add_parsers(sub)
+    personal.add_parsers(sub)  # settings, prefer, info, show (and admin defaults)
     models.add_parser(sub)
 
     admin.add_parser(sub)

@@ -41,7 +41,8 @@ def _expand(text: str, i: int, limit: int, top: bool) -> tuple[list[str], int]:
                 i += 1  # a comma: the next option
             if len(results) * len(options) > limit:
                 raise InvalidPrompt(
-                    f"Your `{{…}}` options make more than {limit} prompts (the limit is {limit}). Use fewer options.",
+                    f"Your `{{…}}` options make more than {limit} prompts; this server allows {limit} jobs per command "
+                    "(an admin limit). Use fewer options.",
                     text=text,
                     accepted=f"at most {limit} combinations",
                     example="a {red, blue} bird",

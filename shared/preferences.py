@@ -186,7 +186,7 @@ class Preferences:
         return ChannelDefaults(defaults=raw.get("defaults", ""), limits=limits)
 
     def set_channel(
-        self, channel_id: int, *, defaults: str | None = None, limits: dict[str, str] | None = None
+        self, channel_id: int, defaults: str | None = None, limits: dict[str, str] | None = None
     ) -> ChannelDefaults:
         """/admin defaults: the channel's default flags (`""`: none) and limits
         (`max_steps`, `max_repeat`, `max_jobs`, `confirm_above`, `min_aspect`/`max_aspect` as W:H)."""

@@ -7,11 +7,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import discord
 import pytest
 
+from shared import messages
 from shared.job import JobState
 from shared.settings import Settings
 from tests.support.discord_api import (
+    CHANNEL_ID,
     USER_ID,
     Harness,
     interaction_payload,
@@ -134,3 +137,23 @@ def _tiny_png() -> bytes:
     from shared.grid import encode_png
 
     return encode_png(Image.new("RGB", (8, 8), (200, 10, 10)))
+
+
+ADMIN_PERMISSIONS = discord.Permissions(manage_guild=True, view_channel=True, send_messages=True)
+
+
+async def test_admin_defaults_apply_to_the_channel_and_are_for_admins(harness: Harness) -> None:
+    h = harness
+    worker_alive(h.store)
+    await h.command("admin", {"defaults": "--s 50 --ar 3:2", "max_repeat": 2}, sub="defaults")
+    assert h.discord.followups[-1].content == messages.NOT_AN_ADMIN
+    assert h.store.preferences.channel(CHANNEL_ID).defaults == ""
+    await h.command(
+        "admin", {"defaults": "--s 50 --ar 3:2", "max_repeat": 2}, sub="defaults", member_permissions=ADMIN_PERMISSIONS
+    )
+    assert "Defaults here: `--s 50 --ar 3:2`" in h.discord.followups[-1].content
+    await h.imagine("a lighthouse --repeat 2")
+    job = h.store.recent(1)[0]
+    assert (job.params.stylize, job.params.aspect) == (50, "3:2")
+    await h.imagine("a lighthouse --repeat 3")
+    assert "this server allows --repeat up to 2 (an admin limit)" in h.discord.answers[-1].content
