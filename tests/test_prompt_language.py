@@ -5,6 +5,7 @@ message each gets, and properties over any text (hypothesis)."""
 from __future__ import annotations
 
 import string
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -192,3 +193,9 @@ def records(draw):
 @given(records())
 def test_records_round_trip_through_canonical_text(record):
     assert parse_one(canonical(record)) == record
+
+
+def test_the_readme_flag_table_is_the_generated_one():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    between = readme.split("<!-- flags:start -->\n", 1)[1].split("\n<!-- flags:end -->", 1)[0]
+    assert between == readme_table()
