@@ -91,6 +91,8 @@ def result(job: JobRecord) -> str:
     lane = f" ({lane_label(job.lane)})"
     if job.kind == JobKind.UPSCALE:
         return f"{title(job)} - Image #{job.index} {mention(job)}{lane}"
+    if getattr(job, "remix", None):  # the Remix modal edited it (bot/remix.py)
+        return f"{title(job)} - Remix ({str(job.remix).title()}) by {mention(job)}{lane}"
     if job.kind == JobKind.VARIATION:
         return f"{title(job)} - Variations by {mention(job)}{lane}"
     return f"{title(job)} - {mention(job)}{lane}"
