@@ -50,14 +50,14 @@ FIELD_OF = {"ar": "aspect", "cfg": "guidance"}  # flag name → Params field, wh
 PARAM_FLAGS = ("ar", "seed", "chaos", "stylize", "quality", "steps", "cfg", "stop", "tile", "weird", "raw")
 
 
-def _em_dash(names: list[str]) -> re.Pattern[str]:
+def em_dash_before(names: list[str]) -> re.Pattern[str]:
     # Phones turn `--` into an em dash: read `—ar` as `--ar`, but leave a dash in
     # ordinary text ("a cat — sleeping", "the —arrow") alone.
     alternatives = "|".join(sorted(map(re.escape, names), key=len, reverse=True))
     return re.compile(r"\u2014(?=(?:" + alternatives + r")(?:\s|$))", re.IGNORECASE)
 
 
-EM_DASH_FLAG = _em_dash(list(BY_NAME))
+EM_DASH_FLAG = em_dash_before(list(BY_NAME))
 
 
 def invalid(flag: Flag, written: str, why: str = "", named: str = "") -> InvalidPrompt:

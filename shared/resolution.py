@@ -25,7 +25,7 @@ from shared.job import JobRecord, ReplyTarget
 from shared.models import ModelSpec
 from shared.params import MAX_SEED, ParsedPrompt, PromptPart, make_seeds
 from shared.preferences import ChannelDefaults, UserPrefs
-from shared.prompt_text import EM_DASH_FLAG, _em_dash, canonical, parse
+from shared.prompt_text import EM_DASH_FLAG, canonical, em_dash_before, parse
 from shared.sampling import STYLIZE_DEFAULT, guidance_for, size_for, steps_for
 from shared.store import JobStore
 
@@ -67,7 +67,7 @@ def expand_options(text: str, options: dict[str, str]) -> str:
     """Replace each `--name` of the user's option macros by the flags it stands for."""
     if not options:
         return text
-    text = _em_dash(list(options)).sub("--", text)
+    text = em_dash_before(list(options)).sub("--", text)
     pattern = re.compile(
         r"(?:^|(?<=\s))--(" + "|".join(map(re.escape, sorted(options, key=len, reverse=True))) + r")(?=\s|$)",
         re.IGNORECASE,

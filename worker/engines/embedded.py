@@ -227,7 +227,20 @@ class EmbeddedEngine:
         with circular_padding(self.unet, on=req.tile):
             return self._denoise(req, x, emb, timesteps[:last], scheduler, alphas, guidance, n, progress, last)
 
-    def _denoise(self, req, x, emb, timesteps, scheduler, alphas, guidance, n, progress, last) -> list[Image.Image]:
+    def _denoise(
+        self,
+        req: Request,
+        x: torch.Tensor,
+        emb: TextEmbedding,
+        timesteps: torch.Tensor,
+        scheduler: DPMSolverMultistepScheduler,
+        alphas: torch.Tensor,
+        guidance: float,
+        n: int,
+        progress: ProgressFn | None,
+        last: int,
+    ) -> list[Image.Image]:
+        """Step 5 of `_sample`: the first `last` of the scheduler's steps."""
         stopped = last < len(scheduler.timesteps)
         for i, t in enumerate(timesteps):
             guided = guidance != 1.0 and int(t) >= self.guidance_min_t
