@@ -12,14 +12,22 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import admin_moderation, admin_queue, endpoint, replies  # noqa: F401 - admin_* add their /admin commands
+from bot import (  # noqa: F401 - admin_* add their /admin commands
+    admin_defaults,
+    admin_moderation,
+    admin_queue,
+    endpoint,
+    replies,
+)
 from bot import metrics as bot_metrics
 from bot.admin import ADMIN
 from bot.buttons import ResultButton
 from bot.cancel import CancelCog
+from bot.confirm import ConfirmButton
 from bot.imagine import ImagineCog
 from bot.lanes import LanesCog
 from bot.reactions import ReactionsCog
+from bot.settings import SettingsButton, SettingsCog, SettingsSelect
 from bot.store import AsyncStore
 from shared import messages
 from shared.errors import ConfigError, DaydreamError, QueueUnavailable
@@ -82,10 +90,13 @@ class DaydreamBot(commands.Bot):
     async def setup_hook(self) -> None:
         # Buttons first: they must work on every earlier message, before any event arrives.
         self.add_dynamic_items(ResultButton)
+        self.add_dynamic_items(ConfirmButton)  # ✅ under a prompt of many jobs (bot/confirm.py)
+        self.add_dynamic_items(SettingsSelect, SettingsButton)  # the /settings panel (bot/settings.py)
         await self.add_cog(ImagineCog(self.settings, self.jobs))
         await self.add_cog(ReactionsCog(self))  # ✉️ and ❌ on results and waiting lines
         await self.add_cog(CancelCog(self.settings, self.jobs))
         await self.add_cog(LanesCog(self.jobs))
+        await self.add_cog(SettingsCog(self))  # /settings /prefer /info /show
         if ADMIN.commands:  # /admin …, as the features registered them (bot/admin_*.py)
             self.tree.add_command(ADMIN)
         if self.sync is not False:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import discord
 
-from bot import moderation, permissions, replies
+from bot import moderation, permissions, remix, replies
 from bot.store import AsyncStore
 from shared import messages
 from shared.builders import child_job
@@ -129,9 +129,25 @@ async def handle_click(interaction: discord.Interaction, ref: ButtonRef, setting
         await replies.tell_privately(interaction, refusal)
         return
 
+    # 1b. Remix mode: V1–V4, 🔄 and Vary open a modal to edit the prompt first (bot/remix.py).
+    if ref.action in remix.REMIXABLE and await remix.is_on(store, interaction.user.id):
+        await remix.open_modal(interaction, ref, settings, store)
+        return
+
     # 2. Acknowledge silently within 3 s: the message with the buttons stays as it is.
     await interaction.response.defer()
+    await queue_click(interaction, ref, settings, store)
 
+
+async def queue_click(
+    interaction: discord.Interaction,
+    ref: ButtonRef,
+    settings: Settings,
+    store: AsyncStore,
+    remix_text: str | None = None,
+) -> None:
+    """Steps 3–6 of a click, once it is acknowledged; `remix_text`: the prompt the
+    Remix modal returned, which the child takes instead of its parent's."""
     claim: tuple[str, str, int, str] | None = None  # "U<i> of the parent", reserved for the child
     submitted = False
     try:
@@ -145,7 +161,12 @@ async def handle_click(interaction: discord.Interaction, ref: ButtonRef, setting
         lane = await store.resolve_lane(user_id, roles, None)
         child = child_job(parent, ref.action, ref.index, user_id=user_id, settings=settings, reply=reply, lane=lane)
         child.venue = moderation.venue_of(interaction)  # judged where it is posted
-        await store.call(store.sync.moderation.check_user, child.venue.guild_id, user_id)  # banned, cooling down
+        if remix_text is not None:
+            child = remix.remixed(child, ref.action, remix_text)
+            child.venue = moderation.venue_of(interaction)
+            await store.call(store.sync.moderation.screen, child)  # a new prompt: the word filter too
+        else:
+            await store.call(store.sync.moderation.check_user, child.venue.guild_id, user_id)  # banned, cooling down
         # 4. U<i> is made once: a second click points to the first upscale.
         if ref.action is Action.UPSCALE:
             earlier = await store.reserve_child(parent.id, ref.action.value, ref.index, child.id)

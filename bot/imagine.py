@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import discord
@@ -10,77 +11,139 @@ from discord.ext import commands
 
 from bot import moderation, permissions, replies
 from bot.buttons import cancel_each_view, cancel_view
+from bot.confirm import ask_to_confirm
 from bot.store import AsyncStore
 from shared import messages
-from shared.builders import imagine_job
-from shared.errors import DaydreamError, InvalidRequest, PromptBlocked, QueueFull
+from shared.errors import DaydreamError, PromptBlocked, QueueFull
+from shared.flags import option_description
+from shared.job import JobRecord
 from shared.models import model_name
-from shared.params import parse_prompt
+from shared.resolution import resolve_in
 from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 # Discord caps option descriptions at 100 characters; the full list is in the error text.
-PROMPT_HELP = "What to draw, then options such as --ar 3:2 --seed 7 --steps 20 --cfg 7 --no text"
+PROMPT_HELP = option_description()
+RESOLVE_BEFORE_DEFER_S = 1.5  # Discord wants an answer within 3 s
 
 
-async def imagine(interaction: discord.Interaction, text: str, settings: Settings, store: AsyncStore) -> None:
+def resolution_of(interaction: discord.Interaction, text: str, settings: Settings, store: AsyncStore):
+    """The jobs `text` makes for this user in this channel (shared/resolution.py), off the loop."""
+    return store.call(
+        resolve_in,
+        store.sync,
+        text,
+        user_id=interaction.user.id,
+        role_ids=permissions.roles_of(interaction.user),
+        channel_id=interaction.channel_id,
+        default_model=model_name(settings.model),
+        reply=replies.reply_target(interaction, settings.token_lifetime_s),
+    )
+
+
+async def imagine(
+    interaction: discord.Interaction, text: str, settings: Settings, store: AsyncStore, *, confirmed: bool = False
+) -> None:
     """The whole command. Steps 1–2 answer at once; everything slow comes after the defer."""
-    # 1. Check the prompt: a typo is answered privately, before anything is queued.
+    # 1. Resolve the prompt with the user's settings: a typo is answered privately, before anything is
+    #    queued. The settings are a Redis read away; should Redis be slow, acknowledge in time first.
+    pending = asyncio.ensure_future(resolution_of(interaction, text, settings, store))
+    done, _ = await asyncio.wait({pending}, timeout=RESOLVE_BEFORE_DEFER_S)
+    if not done:
+        await interaction.response.defer(thinking=True)
     try:
-        parsed = parse_prompt(text)
-    except InvalidRequest as exc:
-        await replies.tell_privately(interaction, str(exc))
+        resolution = await pending
+    except DaydreamError as exc:
+        await _refuse(interaction, str(exc), first=interaction.response.is_done())
         return
 
     # 2. The bot must be able to post here once the 15-minute token has expired.
     refusal = permissions.missing_bot_permissions(interaction)
     if refusal:
-        await replies.tell_privately(interaction, refusal)
+        await _refuse(interaction, refusal, first=interaction.response.is_done())
+        return
+
+    # 2b. Many jobs from one command ({a, b}, --repeat): the user confirms first.
+    if resolution.needs_confirmation and not confirmed:
+        if interaction.response.is_done():
+            await _refuse(interaction, "", first=True, quiet=True)
+        await ask_to_confirm(interaction, text, resolution, store)
         return
 
     # 3. Acknowledge: Redis and Discord round trips below may take longer than 3 s.
-    await interaction.response.defer(thinking=True)
-
-    job = None
+    if not interaction.response.is_done():
+        await interaction.response.defer(thinking=True)
+    # 3b. The server's moderation policy (shared/moderation.py): bans, cooldowns, word
+    #     filters; every job of the command passes before any is queued.
+    venue = moderation.venue_of(interaction)
     try:
-        # 4. The lane (the prompt's, the user's default; turbo only if granted).
-        roles = permissions.roles_of(interaction.user)
-        lane = await store.resolve_lane(interaction.user.id, roles, parsed.lane)
-        job = imagine_job(
-            parsed,
-            user_id=interaction.user.id,
-            model=model_name(settings.model),
-            reply=replies.reply_target(interaction, settings.token_lifetime_s),
-            lane=lane,
-        )
-        # 4b. The server's moderation policy: bans, cooldowns, word filters (shared/moderation.py).
-        job.venue = moderation.venue_of(interaction)
-        await store.call(store.sync.moderation.screen, job)
+        for job in resolution.jobs:
+            job.venue = venue
+            await store.call(store.sync.moderation.screen, job)
+    except PromptBlocked as exc:
+        await moderation.answer_block(interaction, exc, job)
+        return
+    except DaydreamError as exc:
+        await _refuse(interaction, str(exc), first=True)
+        return
+    roles = permissions.roles_of(interaction.user)
+    for n, job in enumerate(resolution.jobs):
+        if not await queue_one(interaction, job, store, roles, first=n == 0):
+            return
+
+
+async def queue_one(
+    interaction: discord.Interaction, job: JobRecord, store: AsyncStore, roles: frozenset[int], *, first: bool
+) -> bool:
+    """Show one job's waiting line (the deferred message for the first, a follow-up
+    for the others) and queue it. False when it was refused (and the user told)."""
+    try:
         # 5. Redis reachable, a worker for the model, a prompt the model can take?
         status = await store.prepare(job)
         # 6. Show the waiting line (with ❌), then enqueue: never the other way round,
         #    or this edit could land after a fast worker's result and overwrite it.
         line = messages.waiting(job, status.position, status.eta_s, running=status.running, paused=status.paused)
-        waiting = await interaction.edit_original_response(
-            content=line, allowed_mentions=replies.only_mention(job.user_id), view=cancel_view(job.id)
-        )
+        if first:
+            waiting = await interaction.edit_original_response(
+                content=line, allowed_mentions=replies.only_mention(job.user_id), view=cancel_view(job.id)
+            )
+        else:
+            waiting = await interaction.followup.send(
+                line, allowed_mentions=replies.only_mention(job.user_id), view=cancel_view(job.id), wait=True
+            )
         # 7. Queue it. The workers keep the line up to date, then edit it (`@original`) with progress.
         await store.submit(job, waiting.id, roles, shown=line)
     except QueueFull as exc:
-        await withdraw(interaction, str(exc), view=cancel_each_view(exc.jobs))
-        return
-    except PromptBlocked as exc:
-        await moderation.answer_block(interaction, exc, job)
-        return
+        await _refuse(interaction, str(exc), first, view=cancel_each_view(exc.jobs))
+        return False
     except DaydreamError as exc:
-        await withdraw(interaction, str(exc))
-        return
+        await _refuse(interaction, str(exc), first)
+        return False
     except Exception:
-        logger.exception("/imagine failed for job %s", job.id if job else "(not built)")
-        await withdraw(interaction, messages.GENERIC_ERROR)
-        return
-    logger.info("queued %s job %s for user %s at #%s (%s)", job.kind, job.id, job.user_id, status.position, lane)
+        logger.exception("/imagine failed for job %s", job.id)
+        await _refuse(interaction, messages.GENERIC_ERROR, first)
+        return False
+    logger.info("queued %s job %s for user %s at #%s (%s)", job.kind, job.id, job.user_id, status.position, job.lane)
+    return True
+
+
+async def _refuse(
+    interaction: discord.Interaction,
+    message: str,
+    first: bool,
+    view: discord.ui.View | None = None,
+    quiet: bool = False,
+) -> None:
+    if quiet:  # only take the deferred message down
+        try:
+            await interaction.delete_original_response()
+        except discord.HTTPException:
+            logger.warning("could not delete the original response of interaction %s", interaction.id, exc_info=True)
+    elif first:
+        await withdraw(interaction, message, view=view)
+    else:  # the jobs before it are queued and shown: say why this one is not
+        await replies.tell_privately(interaction, message, view=view)
 
 
 async def withdraw(interaction: discord.Interaction, message: str, view: discord.ui.View | None = None) -> None:

@@ -13,13 +13,14 @@ import argparse
 import logging
 import sys
 
-from daydream import admin, admin_queue, inspect, lanes, models, moderation, serve, submit  # noqa: F401 - moderation adds `admin` subcommands
+from daydream import admin, admin_queue, inspect, lanes, models, moderation, personal, serve, submit  # noqa: F401 - moderation adds `admin` subcommands
 from shared.errors import DaydreamError
 from shared.settings import Settings, load_dotenv
 
 logger = logging.getLogger(__name__)
 
 QUIET_COMMANDS = {"imagine", "upscale", "vary", "reroll", "job", "status", "cancel", "admin", "models"}
+QUIET_COMMANDS |= {"settings", "prefer", "info", "show"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("prompt", help='the prompt, with optional parameters: "a red star --ar 3:2 --seed 7"')
     submit.add_wait_options(p)
     models.add_model_option(p, "the model to draw with")
+    submit.add_resolution_options(p)
     submit.add_venue_options(p)
     p.set_defaults(func=submit.cmd_imagine)
 
@@ -84,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     admin_queue.add_cancel_parser(sub)
     lanes.add_parsers(sub)
+    personal.add_parsers(sub)  # settings, prefer, info, show (and admin defaults)
     models.add_parser(sub)
 
     admin.add_parser(sub)

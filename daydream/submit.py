@@ -11,12 +11,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from shared.builders import child_job, imagine_job
+from shared.builders import child_job
 from shared.custom_id import Action
 from shared.errors import DaydreamError, InvalidRequest, QueueUnavailable
+from shared.flags import help_text
 from shared.job import JobRecord, JobState, Venue
 from shared.models import model_name
-from shared.params import parse_prompt
+from shared.resolution import describe, resolve_in
 from shared.settings import Settings
 from shared.store import JobStore
 
@@ -184,19 +185,55 @@ def submit_and_wait(store: JobStore, job: JobRecord, args: argparse.Namespace) -
 
 
 def cmd_imagine(args: argparse.Namespace, settings: Settings) -> int:
-    parsed = parse_prompt(args.prompt)
+    """`daydream imagine`: resolve like /imagine (shared/resolution.py), then queue every
+    job it makes and wait for each; `--dry-run` prints them instead, one JSON line each."""
     store = JobStore(settings)
-    lane = store.policy.resolve_lane(args.user, frozenset(), parsed.lane)
     model = model_name(getattr(args, "model", None) or settings.model)
-    job = imagine_job(parsed, user_id=args.user, model=model, lane=lane)
+    try:
+        resolution = resolve_in(
+            store, args.prompt, user_id=args.user, channel_id=getattr(args, "channel", None), default_model=model
+        )
+    except InvalidRequest as exc:
+        if getattr(args, "dry_run", False):
+            print(json.dumps(exc.to_dict(), ensure_ascii=False))
+        raise
+    except QueueUnavailable as exc:
+        raise QueueUnavailable(QueueUnavailable.NOT_QUEUED) from exc
+    if getattr(args, "dry_run", False):
+        for job in resolution.jobs:
+            print(json.dumps(describe(job, store.dispatch.spec(job.model)), ensure_ascii=False))
+        return 0
     # On behalf of a member, or in a server: judged as the bot judges a request there
     # (shared/moderation.py). The host's own jobs (neither) are not screened.
     guild, channel = getattr(args, "guild", None), getattr(args, "channel", None)
-    if guild is not None or channel is not None:
-        job.venue = Venue(guild_id=guild, channel_id=channel, nsfw=bool(getattr(args, "nsfw", False)))
-    if guild is not None or channel is not None or args.user is not None:
-        store.moderation.screen(job)
-    return submit_and_wait(store, job, args)
+    for job in resolution.jobs:
+        if guild is not None or channel is not None:
+            job.venue = Venue(guild_id=guild, channel_id=channel, nsfw=bool(getattr(args, "nsfw", False)))
+        if guild is not None or channel is not None or args.user is not None:
+            store.moderation.screen(job)
+    if len(resolution.jobs) == 1:
+        return submit_and_wait(store, resolution.jobs[0], args)
+    return _submit_all(store, resolution.jobs, args)
+
+
+def _submit_all(store: JobStore, jobs: list[JobRecord], args: argparse.Namespace) -> int:
+    """Several jobs (`{a, b}`, `--repeat`): queue them all, then wait for each in turn;
+    `-o grid.png` writes grid-1.png, grid-2.png …"""
+    out: Path | None = getattr(args, "output", None)
+    check_output(out)
+    for model in sorted({j.model for j in jobs}):
+        _await_worker(store, model, args.worker_timeout)
+    for job in jobs:
+        store.submit(job)
+    if args.detach:
+        for job in jobs:
+            print(json.dumps(store.get(job.id).public()) if args.json else job.id)
+        return 0
+    worst = 0
+    for n, job in enumerate(jobs, start=1):
+        args.output = out.with_name(f"{out.stem}-{n}{out.suffix}") if out else None
+        worst = max(worst, _finish(store, _wait_for(store, job, args), args))
+    return worst
 
 
 def _child(
@@ -252,8 +289,19 @@ def add_wait_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
+def add_resolution_options(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = "prompt parameters (shared/flags.py):\n" + help_text()
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="queue nothing: print each job the prompt would make (one JSON line each) with the user's settings",
+    )
+    p.add_argument("--channel", type=discord_id, help="resolve with this channel's defaults and limits")
+
+
 def add_venue_options(p: argparse.ArgumentParser) -> None:
-    """Where a command-line job is judged: the policy of that server and channel applies."""
+    """Where a command-line job is judged: the policy of that server and channel
+    (`--channel`, from add_resolution_options: its defaults, image policy and spoiler mode) applies."""
     p.add_argument("--guild", type=discord_id, help="apply this server's moderation policy (filters, bans)")
-    p.add_argument("--channel", type=discord_id, help="… and this channel's image policy and spoiler mode")
     p.add_argument("--nsfw", action="store_true", help="the channel is marked NSFW (no image check)")

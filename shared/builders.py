@@ -12,7 +12,8 @@ from shared.custom_id import Action
 from shared.errors import InvalidRequest
 from shared.job import DEFAULT_LANE, JobKind, JobRecord, ReplyTarget, new_job_id
 from shared.models import model_name
-from shared.params import ParsedPrompt, make_seeds
+from shared.params import ParsedPrompt, PromptPart, make_seeds
+from shared.prompt_text import NEGATIVE_WEIGHT
 from shared.settings import Settings
 
 UPSCALES = frozenset({Action.UPSCALE, Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE})
@@ -25,21 +26,24 @@ def imagine_job(
     model: str,
     reply: ReplyTarget | None = None,
     lane: str = DEFAULT_LANE,
+    seeds: list[int] | None = None,
 ) -> JobRecord:
     """The record for `/imagine`: four new seeds (consecutive from `--seed`), in
-    the lane the queue's policy resolved (shared/policy.py)."""
+    the lane the queue's policy resolved (shared/policy.py). Its weighted parts are
+    the prompt's, then each `--no` thing at -0.5."""
     return JobRecord(
         id=new_job_id(),
         kind=JobKind.IMAGINE,
         prompt=parsed.prompt,
         negative_prompt=parsed.negative_prompt,
         params=parsed.params,
-        seeds=make_seeds(parsed.params),
+        seeds=seeds if seeds is not None else make_seeds(parsed.params),
         loras=list(parsed.loras),
         user_id=user_id,
         model=model,
         lane=lane,
         reply=reply or ReplyTarget(),
+        prompts=list(parsed.prompts) + [PromptPart(thing, NEGATIVE_WEIGHT) for thing in parsed.avoid],
     )
 
 
@@ -86,6 +90,7 @@ def child_job(
         kind=kind,
         prompt=parent.prompt,
         negative_prompt=parent.negative_prompt,
+        prompts=list(parent.prompts),
         # A new grid forgets the parent's --seed: its seeds are new.
         params=replace(parent.params, strength=strength, seed=parent.params.seed if kind == JobKind.UPSCALE else None),
         seeds=seeds,

@@ -134,6 +134,18 @@ class CoolingDown(NotAllowed):
         self.retry_after_s = retry_after_s
 
 
+class InvalidPrompt(InvalidRequest):
+    """A prompt the parser could not read: what was written (`text`), the form it
+    accepts and an example; `flag` when one flag was at fault."""
+
+    def __init__(self, message: str, *, text: str = "", accepted: str = "", example: str = "", flag: str = "") -> None:
+        super().__init__(message)
+        self.text = text
+        self.accepted = accepted
+        self.example = example
+        self.flag = flag
+
+
 # -- a service is not there --------------------------------------------------------
 class Unavailable(DaydreamError):
     """A service Daydream needs is not available right now."""

@@ -18,7 +18,7 @@ from typing import Any
 
 from shared import record
 from shared.loras import LoraRef
-from shared.params import Params
+from shared.params import Params, PromptPart
 
 
 class JobKind(StrEnum):
@@ -129,7 +129,17 @@ class JobRecord:
     loras: list[LoraRef] = field(default_factory=list)  # applied, in order (shared/loras.py)
     reply: ReplyTarget = field(default_factory=ReplyTarget)
     venue: Venue = field(default_factory=Venue)  # where the moderation policy judges it
+    # The weighted parts (`a::2 b::-0.5`, each `--no` thing at -0.5); empty in records of
+    # earlier versions: `prompt` at weight 1 and `negative_prompt` then (weighted_prompts).
+    prompts: list[PromptPart] = field(default_factory=list)
+    remix: str | None = None  # "strong" / "subtle": the Remix modal edited this child's prompt
     unknown: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # record.py
+
+    def weighted_prompts(self) -> list[PromptPart]:
+        if self.prompts:
+            return list(self.prompts)
+        parts = [PromptPart(self.prompt, 1.0)]
+        return parts + ([PromptPart(self.negative_prompt, -1.0)] if self.negative_prompt else [])
 
     # -- serialisation -------------------------------------------------
     def to_json(self) -> str:
@@ -174,4 +184,6 @@ class JobRecord:
             "guild_id": self.reply.guild_id,
             "channel_id": self.reply.channel_id,
             "message_id": self.reply.message_id,
+            "prompts": [{"text": p.text, "weight": p.weight} for p in self.weighted_prompts()],
+            "remix": self.remix,
         }

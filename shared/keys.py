@@ -231,3 +231,24 @@ def mod_case(job_id: str) -> str:
 def mod_told(scope: str) -> str:
     """Set: banned users already told why (SADD answers 1 only the first time)."""
     return f"{PREFIX}:mod:{scope}:told"
+
+
+# -- personal settings and channel defaults (shared/preferences.py) --------------------
+def user_settings(user_id: int) -> str:
+    """Hash: a user's /settings (model, stylize, quality, remix, raw) and /prefer suffix."""
+    return f"{PREFIX}:settings:user:{user_id}"
+
+
+def user_options(user_id: int) -> str:
+    """Hash: a user's /prefer option macros, name → the flags it stands for."""
+    return f"{PREFIX}:settings:user:{user_id}:options"
+
+
+def channel_settings(channel_id: int) -> str:
+    """Hash: a channel's defaults (flags) and limits an admin set (/admin defaults)."""
+    return f"{PREFIX}:settings:channel:{channel_id}"
+
+
+def pending_prompt(token: str) -> str:
+    """A prompt waiting for its author's ✅ (more jobs than the channel's confirm threshold)."""
+    return f"{PREFIX}:pending:{token}"

@@ -91,6 +91,8 @@ def result(job: JobRecord) -> str:
     lane = f" ({lane_label(job.lane)})"
     if job.kind == JobKind.UPSCALE:
         return f"{title(job)} - Image #{job.index} {mention(job)}{lane}"
+    if getattr(job, "remix", None):  # the Remix modal edited it (bot/remix.py)
+        return f"{title(job)} - Remix ({str(job.remix).title()}) by {mention(job)}{lane}"
     if job.kind == JobKind.VARIATION:
         return f"{title(job)} - Variations by {mention(job)}{lane}"
     return f"{title(job)} - {mention(job)}{lane}"
@@ -333,3 +335,21 @@ def limits_report(defaults: object, overrides: dict) -> str:
         for ident, limits in sorted(overrides.get(kind, {}).items()):
             lines.append(f"{who.format(ident)}: {limits.running} running, {limits.queued} waiting")
     return "\n".join(lines)
+
+
+# -- many jobs from one prompt (bot/confirm.py) -------------------------------------------
+CONFIRM_EXPIRED = "That prompt is no longer waiting (it was queued already, or 10 minutes passed). Run /imagine again."
+CONFIRM_NOT_YOURS = "Only the person who wrote that prompt can queue it."
+
+
+def confirm_many(jobs: list, limits) -> str:
+    """The private question before a prompt of many jobs is queued."""
+    shown = "\n".join(f"• {job.prompt}" for job in jobs[:10])
+    more = f"\n… and {len(jobs) - 10} more" if len(jobs) > 10 else ""
+    return (
+        f"This prompt makes **{len(jobs)} jobs** (more than {limits.confirm_above}, this channel's limit "
+        f"without asking):\n{shown}{more}\nQueue them all?"
+    )
+
+
+EXPIRED_RESULT = "That job's images have expired from storage; 🔄 or U/V on its message make them again from its seeds."

@@ -60,6 +60,7 @@ class ModelSpec:
     other_loras: dict[str, str] = field(default_factory=dict)  # LoRA name -> the architecture it is for
     lanes: tuple[str, ...] = ()  # the lanes its workers serve (empty: every lane)
     title: str = ""  # the family, as a user reads it ("FLUX.1 [schnell]")
+    unsupported: tuple[str, ...] = ()  # prompt flags its engine cannot honour (refused at submit)
     unknown: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # record.py
 
     def image_size(self, aspect: str) -> tuple[int, int]:
@@ -92,6 +93,7 @@ def check_servable(job: JobRecord, spec: ModelSpec, count_tokens: Callable[[str]
         raise Unsupported(spec.name, f"The model `{spec.name}` cannot do {what}, which this job needs.")
     _check_negative(job, spec)
     _check_loras(job, spec)
+    _check_flags(job, spec)
     if spec.lanes and job.lane not in spec.lanes:
         lanes = ", ".join(f"`{lane}`" for lane in spec.lanes)
         raise Unsupported(spec.name, f"The model `{spec.name}` is served in the {lanes} lane(s), not `{job.lane}`.")
@@ -118,6 +120,27 @@ def _check_negative(job: JobRecord, spec: ModelSpec) -> None:
             spec.name,
             f"The model {what} reads `--no` only with guidance above {spec.cfg_above:g}, and this job's is "
             f"{guidance:g}. Add `--cfg {max(2.0, spec.cfg_above + 1):g}` (slower), or remove `--no …`.",
+        )
+
+
+def used_flags(job: JobRecord) -> list[str]:
+    """The prompt flags of `job` an engine must act on (shared/flags.py names them)."""
+    p = job.params
+    used = [name for name in ("chaos", "weird") if getattr(p, name)]
+    used += [name for name in ("tile", "stop") if getattr(p, name) not in (None, False, 100)]
+    if len({part.weight for part in job.prompts if part.weight > 0}) > 1:
+        used.append("weights")
+    return used
+
+
+def _check_flags(job: JobRecord, spec: ModelSpec) -> None:
+    refused = [name for name in used_flags(job) if name in spec.unsupported]
+    if refused:
+        what = "weighted prompt parts (`text::2`)" if refused[0] == "weights" else f"`--{refused[0]}`"
+        raise Unsupported(
+            spec.name,
+            f"The model `{spec.name}` cannot do {what}, so it would change nothing. Remove it, or pick another "
+            "model with `--model`.",
         )
 
 

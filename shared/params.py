@@ -6,27 +6,17 @@ is silently clamped."""
 from __future__ import annotations
 
 import random
-import re
-import shlex
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
-from shared.errors import InvalidRequest
-from shared.loras import LoraRef, extract_loras
-from shared.settings import MAX_PROMPT_CHARS
+from shared.loras import LoraRef
 
-ASPECT_RATIOS = ("1:1", "3:2", "2:3", "4:3", "3:4", "16:9", "9:16")
 MAX_SEED = 2**32 - 1
+# The ratios most prompts ask for (any W:H within the limits is accepted): a compiled
+# worker warms these sizes before taking jobs; another size compiles on first use.
+ASPECT_RATIOS = ("1:1", "3:2", "2:3", "4:3", "3:4", "16:9", "9:16")
 MIN_STEPS, MAX_STEPS = 1, 100
 MIN_GUIDANCE, MAX_GUIDANCE = 0.0, 30.0
-HELP = (
-    "Parameters: --ar W:H (" + ", ".join(ASPECT_RATIOS) + "), --seed N, --steps N, --cfg N, --no <things to avoid>, "
-    "--lora name:0.8."
-)
-FLAGS = ("ar", "aspect", "seed", "steps", "cfg", "guidance", "no", "lora")
-# Phones turn `--` into an em dash: read `—ar` as `--ar`, but leave a dash in
-# ordinary text ("a cat — sleeping") alone.
-EM_DASH_FLAG = re.compile(r"\u2014(?=(?:" + "|".join(FLAGS) + r")\b)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -36,6 +26,14 @@ class Params:
     steps: int | None = None  # None: the model's default
     guidance: float | None = None
     strength: float | None = None  # image-to-image (variations, upscales)
+    # Midjourney's parameters (shared/flags.py says what each does; None: the default).
+    chaos: int | None = None
+    stylize: int | None = None
+    quality: float | None = None
+    stop: int | None = None
+    tile: bool = False
+    weird: int | None = None
+    raw: bool = False
     unknown: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # record.py
 
 
@@ -46,79 +44,28 @@ class ParsedPrompt:
     params: Params
     lane: str | None = None  # --fast / --relax / --turbo; None: the user's default
     loras: tuple[LoraRef, ...] = ()  # shared/loras.py
+    # The prompt's parts and their weights (`a::2 b::-0.5`; one part of weight 1 for
+    # plain text), the `--no` things (each weighs -0.5), `--model`, `--repeat`.
+    prompts: tuple[PromptPart, ...] = ()
+    avoid: tuple[str, ...] = ()
+    model: str | None = None
+    repeat: int = 1
 
 
-def _number(flag: str, raw: str, kind: type, low: float, high: float) -> int | float:
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise InvalidRequest(f"`{flag}` needs a {'whole ' if kind is int else ''}number, got `{raw}`. {HELP}") from None
-    if not low <= value <= high:
-        shown = (f"{low:g}", f"{high:g}") if kind is float else (f"{int(low)}", f"{int(high)}")
-        raise InvalidRequest(f"`{flag}` must be between {shown[0]} and {shown[1]}, got `{raw}`.")
-    return value
+@dataclass(frozen=True)
+class PromptPart:
+    text: str
+    weight: float = 1.0
+    unknown: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # record.py
 
 
 def parse_prompt(text: str) -> ParsedPrompt:
-    """Split `text` into the prompt and its `--flags`."""
-    text = EM_DASH_FLAG.sub("--", text or "").strip()
-    if len(text) > MAX_PROMPT_CHARS:
-        raise InvalidRequest(f"Your prompt is {len(text)} characters; the limit is {MAX_PROMPT_CHARS}. Shorten it.")
-    text, loras = extract_loras(text)
-    if not text:
-        raise InvalidRequest(
-            "Your prompt is empty. Describe the picture, e.g. `/imagine a red circle on a blue background`."
-        )
-    head, sep, tail = text.partition(" --")
-    if text.startswith("--"):
-        head, sep, tail = "", "--", text[2:]
-    prompt = head.strip()
-    params = Params()
-    negative = ""
-    if sep:
-        try:
-            tokens = shlex.split("--" + tail)
-        except ValueError as exc:
-            raise InvalidRequest(f"Could not read the parameters ({exc}). {HELP}") from None
-        i = 0
-        while i < len(tokens):
-            flag = tokens[i].lower()
-            if not flag.startswith("--"):
-                raise InvalidRequest(
-                    f"Unexpected `{tokens[i]}` after the parameters: put all text before the first `--`. {HELP}"
-                )
-            values = []
-            i += 1
-            while i < len(tokens) and not tokens[i].startswith("--"):
-                values.append(tokens[i])
-                i += 1
-            if flag == "--no":
-                if not values:
-                    raise InvalidRequest("`--no` needs the things to avoid, e.g. `--no text, people`.")
-                negative = " ".join(values)
-                continue
-            if len(values) != 1:
-                raise InvalidRequest(f"`{flag}` takes one value, got {len(values)}. {HELP}")
-            value = values[0]
-            if flag in {"--ar", "--aspect"}:
-                if value not in ASPECT_RATIOS:
-                    raise InvalidRequest(
-                        f"Aspect ratio `{value}` is not supported. Use one of: {', '.join(ASPECT_RATIOS)}."
-                    )
-                params = replace(params, aspect=value)
-            elif flag == "--seed":
-                params = replace(params, seed=int(_number(flag, value, int, 0, MAX_SEED)))
-            elif flag == "--steps":
-                params = replace(params, steps=int(_number(flag, value, int, MIN_STEPS, MAX_STEPS)))
-            elif flag in {"--cfg", "--guidance"}:
-                params = replace(params, guidance=float(_number(flag, value, float, MIN_GUIDANCE, MAX_GUIDANCE)))
-            else:
-                raise InvalidRequest(f"Unknown parameter `{flag}`. {HELP}")
-    if not prompt:
-        raise InvalidRequest(
-            "Your prompt has parameters but no text. Put the description first, e.g. `a red star --ar 3:2`."
-        )
-    return ParsedPrompt(prompt=prompt, negative_prompt=negative, params=params, loras=tuple(loras))
+    """Split `text` into the prompt and its `--flags` (shared/prompt_text.py, from
+    the table in shared/flags.py). A prompt with `{a, b}` options makes several
+    jobs: shared/resolution.py reads those."""
+    from shared.prompt_text import parse_one  # it builds the dataclasses above
+
+    return parse_one(text)
 
 
 def make_seeds(params: Params, count: int = 4, rng: random.Random | None = None) -> list[int]:

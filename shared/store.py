@@ -28,6 +28,7 @@ from shared.leases import Leases
 from shared.models import ModelSpec, check_servable
 from shared.moderation import Moderation
 from shared.policy import QueuePolicy
+from shared.preferences import PendingPrompts, Preferences
 from shared.redelivery import Redeliveries
 from shared.scheduler import user_of
 from shared.settings import RECORD_TTL_S, Settings
@@ -97,6 +98,8 @@ class JobStore:
         self.redeliveries = Redeliveries(self.redis)
         self.moderation = Moderation(self.redis, settings)  # filters, bans, image policy (shared/moderation.py)
         self._admit = self.redis.register_script(ADMIT)
+        self.preferences = Preferences(self.redis)  # /settings, /prefer, /admin defaults
+        self.pending = PendingPrompts(self.redis)  # prompts waiting for their author's ✅
 
     def ping(self) -> None:
         try:

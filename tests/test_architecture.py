@@ -33,6 +33,7 @@ REDIS_MODULES = {
     "shared/policy.py",
     "shared/usage.py",
     "shared/dispatch.py",
+    "shared/preferences.py",  # personal settings, channel defaults, prompts awaiting ✅
     "shared/connection.py",
     "shared/redelivery.py",
     "shared/moderation.py",

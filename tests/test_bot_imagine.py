@@ -120,8 +120,9 @@ async def test_prompt_echo_cannot_ping_everyone(harness: Harness) -> None:
     ("prompt", "text"),
     [
         ("   ", "Your prompt is empty"),
-        ("a boat --ar 5:4", "Aspect ratio `5:4` is not supported"),
-        ("a boat --steps 900", "`--steps` must be between 1 and 100"),
+        ("a boat --ar 5:1", "Invalid parameter `--ar 5:1`: this server allows aspect ratios from 1:4 to 4:1"),
+        ("a boat --steps 900", "this server allows --steps up to 100 (an admin limit)"),
+        ("a boat --sede 3", "Unknown parameter `--sede`. Did you mean `--seed`?"),
         ("x" * 1001, "the limit is 1000"),
         ("a boat --lora ink:strong", "The weight in `--lora ink:strong` must be a number"),
     ],
@@ -212,11 +213,10 @@ async def unreachable_redis(redis_url: str) -> AsyncIterator[Harness]:
 async def test_redis_unreachable_is_explained(unreachable_redis: Harness) -> None:
     h = unreachable_redis
     await h.imagine("a lighthouse")
-    assert h.discord.answers[0].payload["type"] == DEFERRED_THINKING
-    assert h.discord.find("DELETE", ORIGINAL)
-    [followup] = h.discord.followups
-    assert followup.ephemeral
-    assert "queue (Redis) cannot be reached" in followup.content
+    # The user's settings are read first: a refused connection is answered at once, privately.
+    [answer] = h.discord.calls
+    assert answer.payload["type"] == 4 and answer.ephemeral
+    assert "queue (Redis) cannot be reached" in answer.content and "not queued" in answer.content
 
 
 async def test_an_unexpected_error_is_logged_and_still_answered(
@@ -240,10 +240,10 @@ async def test_an_unexpected_error_is_logged_and_still_answered(
 async def test_an_error_escaping_the_command_reaches_the_tree_handler(
     harness: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def broken_parser(text: str) -> None:
+    def broken_resolution(*args: object, **kwargs: object) -> None:
         raise KeyError("parser bug")
 
-    monkeypatch.setattr("bot.imagine.parse_prompt", broken_parser)
+    monkeypatch.setattr("bot.imagine.resolve_in", broken_resolution)
     await harness.imagine("a lighthouse")
     [answer] = harness.discord.calls
     assert answer.ephemeral and "Something went wrong on our side" in answer.content

@@ -131,9 +131,9 @@ def test_bad_prompt_is_rejected_with_a_clear_message(loop_redis):
     r = daydream(loop_redis.url, "imagine", "   ")
     assert r.returncode == 2
     assert "prompt is empty" in r.stderr
-    r = daydream(loop_redis.url, "imagine", "a cat --ar 7:5")
+    r = daydream(loop_redis.url, "imagine", "a cat --ar 16/9")
     assert r.returncode == 2
-    assert "Aspect ratio `7:5` is not supported" in r.stderr
+    assert "Invalid parameter `--ar 16/9`: use two whole numbers W:H, like --ar 16:9." in r.stderr
 
 
 def test_prompt_too_long_for_the_model_is_refused_before_queueing(loop_redis, worker):

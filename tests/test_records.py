@@ -26,7 +26,7 @@ FUTURE = {
     "id": "a" * 32,
     "kind": "imagine",
     "prompt": "a red circle",
-    "params": {"aspect": "1:1", "seed": 3, "stylize": 250, "weird": 40},  # params of a newer parser
+    "params": {"aspect": "1:1", "seed": 3, "sharpness": 250, "mood": 40},  # params of a newer parser
     "seeds": [3, 4, 5, 6],
     "model": EMBEDDED,
     "lane": "relax",
@@ -56,14 +56,14 @@ PAST = {
 def test_a_record_from_the_future_loads_and_keeps_what_it_does_not_know() -> None:
     job = JobRecord.from_json(json.dumps(FUTURE))
     assert job.params.seed == 3 and job.lane == "relax"
-    assert job.params.unknown == {"stylize": 250, "weird": 40}
+    assert job.params.unknown == {"sharpness": 250, "mood": 40}
     assert job.unknown == {"understood": "a red circle, centred"}
     assert job.reply.unknown == {"thread_of": 99}
     assert job.inputs[0].unknown == {"crop": [0, 0, 1, 1]}
     again = json.loads(dataclasses.replace(job, progress=0.5).to_json())
-    assert again["params"]["stylize"] == 250 and again["understood"] == "a red circle, centred"
+    assert again["params"]["sharpness"] == 250 and again["understood"] == "a red circle, centred"
     assert again["reply"]["thread_of"] == 99 and again["inputs"][0]["crop"] == [0, 0, 1, 1]
-    assert job.public()["params"]["weird"] == 40
+    assert job.public()["params"]["mood"] == 40
 
 
 def test_a_record_from_the_past_loads_with_defaults() -> None:
@@ -125,4 +125,4 @@ def test_records_of_other_versions_run_to_completion(rt: WorkerRuntime, raw: dic
     assert stored["state"] == "done" and stored["images"] == 4
     assert set(raw) <= set(stored)  # nothing the other version wrote was dropped on the way
     if raw is FUTURE:
-        assert stored["params"]["stylize"] == 250 and stored["understood"] == FUTURE["understood"]
+        assert stored["params"]["sharpness"] == 250 and stored["understood"] == FUTURE["understood"]

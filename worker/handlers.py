@@ -19,9 +19,10 @@ from shared.components import grid_components, upscale_components
 from shared.errors import GenerationFailed, InvalidRequest
 from shared.grid import compose_grid, decode_image, encode_png
 from shared.job import JobKind, JobRecord
+from shared.sampling import guidance_for, size_for, steps_for
 from shared.settings import Settings
 from shared.store import JobStore
-from worker.engines.base import Engine, ProgressFn, Request
+from worker.engines.base import Engine, ProgressFn, Request, WeightedPrompt
 
 logger = logging.getLogger(__name__)
 
@@ -68,19 +69,26 @@ class Context:
     settings: Settings
 
     def request(self, job: JobRecord, **changes: Any) -> Request:
-        """The engine request for `job` at its aspect ratio's size."""
-        width, height = self.engine.spec.image_size(job.params.aspect)
+        """The engine request for `job`: its size, steps and guidance for this model
+        (shared/sampling.py, as the dry run shows them), its weighted parts, its flags."""
+        spec, p = self.engine.spec, job.params
+        width, height = size_for(p, spec)
         fields: dict[str, Any] = dict(
             seeds=tuple(job.seeds),
             width=width,
             height=height,
             negative_prompt=job.negative_prompt,
-            steps=job.params.steps,
-            guidance=job.params.guidance,
+            steps=steps_for(p, spec) if p.steps is not None or p.quality is not None else None,
+            guidance=guidance_for(p, spec) if p.guidance is not None or p.stylize is not None else None,
             loras=tuple(job.loras),
+            tile=p.tile,
+            stop=p.stop / 100 if p.stop is not None and p.stop < 100 else None,
+            chaos=p.chaos or 0,
+            weird=p.weird or 0,
         )
         fields.update(changes)
-        return Request.text(job.prompt, **fields)
+        prompts = tuple(WeightedPrompt(part.text, part.weight) for part in job.weighted_prompts())
+        return Request(prompts=prompts, **fields)
 
     def source(self, job: JobRecord) -> Image.Image:
         """Image `job.index` of the job's parent, regenerated from its seeds when the

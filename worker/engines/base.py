@@ -52,6 +52,8 @@ class Request:
     tile: bool = False  # seamless: the image wraps at its edges
     stop: float | None = None  # finish at this fraction of the steps (the denoised estimate)
     loras: tuple[LoraRef, ...] = ()  # adapters on, at their weights, for this request only
+    chaos: int = 0  # 0–100: how far each image's text conditioning moves, by its own seed (--chaos)
+    weird: int = 0  # 0–3000: how far one offset, common to the images, moves it (--weird)
 
     @classmethod
     def text(cls, prompt: str, seeds: list[int] | tuple[int, ...], width: int, height: int, **kw: object) -> Request:
@@ -88,6 +90,9 @@ def check_request(spec: ModelSpec, req: Request) -> None:
         )
     if not req.seeds:
         raise ValueError("a request needs at least one seed")
+    ignored = [name for name, used in (("chaos", req.chaos), ("weird", req.weird)) if used and name in spec.unsupported]
+    if ignored:
+        raise Unsupported(spec.name, f"The model `{spec.name}` cannot do --{ignored[0]}.")
     unknown = [r.name for r in req.loras if r.name not in spec.loras]
     if unknown:
         raise Unsupported(spec.name, f"The model `{spec.name}` has no LoRA `{unknown[0]}`.")

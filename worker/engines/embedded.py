@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from worker.embedded.denoiser import (
 )
 from worker.embedded.textenc import MAX_TOKENS, TextEmbedding, TextEncoder
 from worker.engines.base import ProgressFn, Request, check_request
+from worker.engines.tiling import circular_padding
 
 logger = logging.getLogger(__name__)
 
@@ -68,13 +70,45 @@ def to_images(x: torch.Tensor) -> list[Image.Image]:
 SPEC = ModelSpec(
     name=EMBEDDED,
     family=EMBEDDED,
-    tasks=frozenset({Task.TEXT_TO_IMAGE, Task.IMAGE_TO_IMAGE, Task.UPSCALE}),
+    tasks=frozenset({Task.TEXT_TO_IMAGE, Task.IMAGE_TO_IMAGE, Task.UPSCALE, Task.TILE}),
     max_prompt_tokens=MAX_TOKENS,
     base_size=IMAGE_SIZE,
     size_multiple=SIZE_MULTIPLE,
     default_steps=DEFAULT_STEPS,
     default_guidance=DEFAULT_GUIDANCE,
 )
+
+
+# --chaos and --weird move the text conditioning (what the UNet cross-attends to and its
+# pooled class vector) by seeded Gaussian offsets, relative to its own size. chaos: an
+# offset per image, drawn from the image's seed (the four spread apart; 100 moves the
+# pooled vector about 0.8 of its length); weird: one offset for every image of every job,
+# drawn from a fixed seed (the same twist, reproducibly; 3000 moves it 1.5 lengths).
+CHAOS_SCALE = 0.8
+WEIRD_SCALE = 0.5 / 1000
+CHAOS_SALT, WEIRD_SEED = 0x6368616F, 0x77656972
+
+
+def _offset(seed: int, like: TextEmbedding) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    tokens = torch.randn(like.tokens.shape[1:], generator=g).to(like.tokens)
+    pooled = torch.randn(like.pooled.shape[1:], generator=g).to(like.pooled)
+    return tokens, pooled / pooled.norm()
+
+
+def twisted(cond: TextEmbedding, seeds: tuple[int, ...], chaos: int, weird: int) -> TextEmbedding:
+    """`cond` (one row per image) moved by --chaos (per image) and --weird (common)."""
+    tokens, pooled = cond.tokens.clone(), cond.pooled.clone()
+    scale = cond.tokens.pow(2).mean().sqrt()  # the tokens' own size
+    offsets = []
+    if weird:
+        offsets.append((WEIRD_SCALE * weird, [_offset(WEIRD_SEED, cond)] * len(seeds)))
+    if chaos:
+        offsets.append((CHAOS_SCALE * chaos / 100, [_offset(s ^ CHAOS_SALT, cond) for s in seeds]))
+    for amount, per_image in offsets:
+        tokens = tokens + amount * scale * torch.stack([t for t, _ in per_image])
+        pooled = pooled + amount * torch.stack([p for _, p in per_image])
+    return TextEmbedding(tokens=tokens, mask=cond.mask, pooled=torch.nn.functional.normalize(pooled, dim=-1))
 
 
 class EmbeddedEngine:
@@ -115,14 +149,36 @@ class EmbeddedEngine:
             config.update(thresholding=True, sample_max_value=1.0)
         return DPMSolverMultistepScheduler.from_config(config)
 
-    def _conditioning(self, prompt: str, negative: str, n: int) -> TextEmbedding:
-        cond = self.text.encode([prompt])
-        uncond = self.text.encode([negative]) if negative else self._empty
+    def _conditioning(self, req: Request, n: int) -> TextEmbedding:
+        """The unconditional half (the negative parts) then the conditional half (the
+        positive parts, weighted; moved per image by --chaos and for all by --weird)."""
+        positive = [p for p in req.prompts if p.weight > 0]
+        negative = [p for p in req.prompts if p.weight < 0]
+        cond = self._blend([p.text for p in positive], [p.weight for p in positive])
+        if negative:
+            uncond = self._blend([p.text for p in negative], [-p.weight for p in negative])
+        else:
+            uncond = self.text.encode([req.negative_prompt]) if req.negative_prompt else self._empty
+        cond = TextEmbedding(cond.tokens.expand(n, -1, -1), cond.mask.expand(n, -1), cond.pooled.expand(n, -1))
+        if req.chaos or req.weird:
+            cond = twisted(cond, req.seeds, req.chaos, req.weird)
         return TextEmbedding(
-            tokens=torch.cat([uncond.tokens.expand(n, -1, -1), cond.tokens.expand(n, -1, -1)]),
-            mask=torch.cat([uncond.mask.expand(n, -1), cond.mask.expand(n, -1)]),
-            pooled=torch.cat([uncond.pooled.expand(n, -1), cond.pooled.expand(n, -1)]),
+            tokens=torch.cat([uncond.tokens.expand(n, -1, -1), cond.tokens]),
+            mask=torch.cat([uncond.mask.expand(n, -1), cond.mask]),
+            pooled=torch.cat([uncond.pooled.expand(n, -1), cond.pooled]),
         )
+
+    def _blend(self, texts: list[str], weights: list[float]) -> TextEmbedding:
+        """Weighted text conditioning: the parts' embeddings averaged by weight, token by
+        token (the mask: any part's), the pooled vector re-normalised. One part: its own."""
+        emb = self.text.encode(texts)
+        if len(texts) == 1:
+            return emb
+        w = torch.tensor(weights, dtype=emb.tokens.dtype, device=emb.tokens.device)
+        w = w / w.sum()
+        tokens = (emb.tokens * w[:, None, None]).sum(0, keepdim=True)
+        pooled = torch.nn.functional.normalize((emb.pooled * w[:, None]).sum(0, keepdim=True), dim=-1)
+        return TextEmbedding(tokens=tokens, mask=emb.mask.any(0, keepdim=True), pooled=pooled)
 
     def _noise(self, seeds: list[int], shape: tuple[int, ...]) -> torch.Tensor:
         # One generator per image: image i depends on seeds[i] alone.
@@ -145,7 +201,7 @@ class EmbeddedEngine:
         steps = req.steps or DEFAULT_STEPS
         guidance = DEFAULT_GUIDANCE if req.guidance is None else req.guidance
         # 2. Encode the prompt (negative prompt as the unconditional branch)
-        emb = self._conditioning(req.prompt, req.negative_prompt, n)
+        emb = self._conditioning(req, n)
         # 3. Timesteps (a fresh scheduler per call: they are stateful), spaced
         #    by noise level (denoiser.sampling_timesteps); image to image starts
         #    at the noise level its strength names and takes fewer steps.
@@ -165,10 +221,36 @@ class EmbeddedEngine:
         else:
             x = scheduler.add_noise(fold(init.to(self.device)), noise, timesteps[:1].repeat(n))
         alphas = scheduler.alphas_cumprod.to(self.device)
-        # 5. Denoising loop with classifier-free guidance
+        # --stop: only the first share of the steps; the last one taken gives its image estimate.
+        last = len(timesteps) if req.stop is None else max(1, math.ceil(len(timesteps) * req.stop))
+        # 5. Denoising loop with classifier-free guidance (convolutions wrapping around for --tile)
+        with circular_padding(self.unet, on=req.tile):
+            return self._denoise(req, x, emb, timesteps[:last], scheduler, alphas, guidance, n, progress, last)
+
+    def _denoise(
+        self,
+        req: Request,
+        x: torch.Tensor,
+        emb: TextEmbedding,
+        timesteps: torch.Tensor,
+        scheduler: DPMSolverMultistepScheduler,
+        alphas: torch.Tensor,
+        guidance: float,
+        n: int,
+        progress: ProgressFn | None,
+        last: int,
+    ) -> list[Image.Image]:
+        """Step 5 of `_sample`: the first `last` of the scheduler's steps."""
+        stopped = last < len(scheduler.timesteps)
         for i, t in enumerate(timesteps):
             guided = guidance != 1.0 and int(t) >= self.guidance_min_t
-            model_in = torch.cat([x, x]) if guided else x
+            # --tile: the model was trained with zero padding and coordinate channels, so
+            # wrapping its convolutions alone leaves a seam where the coordinates jump.
+            # Shifting the image around the fixed coordinates by a different amount each
+            # step puts every seam in the middle of some step's view (latent rolling).
+            shift = self._tile_shift(i, x) if req.tile else (0, 0)
+            x_in = torch.roll(x, shift, dims=(2, 3)) if req.tile else x
+            model_in = torch.cat([x_in, x_in]) if guided else x_in
             if self.coords:
                 model_in = with_coords(model_in)
             part = slice(None) if guided else slice(n, None)  # the conditional half alone
@@ -179,14 +261,25 @@ class EmbeddedEngine:
                 encoder_attention_mask=emb.mask[part],
                 class_labels=emb.pooled[part],
             ).sample
+            if req.tile:
+                v = torch.roll(v, (-shift[0], -shift[1]), dims=(2, 3))
             if guided:
                 v_uncond, v_cond = v.chunk(2)
                 v = v_uncond + guidance * (v_cond - v_uncond)
             if progress is not None:
                 progress((i + 1) / len(timesteps), self._previewer(x, v, alphas[int(t)]))
+            if stopped and i == len(timesteps) - 1:
+                alpha = alphas[int(t)]
+                x = alpha.sqrt() * x - (1 - alpha).sqrt() * v  # v-prediction → the denoised estimate
+                break
             x = scheduler.step(v, t, x).prev_sample
         # 6. Back to pixels
         return to_images(unfold(x))
+
+    @staticmethod
+    def _tile_shift(i: int, x: torch.Tensor) -> tuple[int, int]:
+        h, w = x.shape[2], x.shape[3]
+        return ((i * 5 + h // 2) % h, (i * 7 + w // 2) % w)  # steps of co-prime sizes cover the grid
 
     @staticmethod
     def _previewer(x: torch.Tensor, v: torch.Tensor, alpha: torch.Tensor):
