@@ -13,13 +13,14 @@ import argparse
 import logging
 import sys
 
-from daydream import admin, admin_queue, inspect, lanes, models, serve, submit
+from daydream import admin, admin_queue, edit, inspect, lanes, models, serve, submit
 from shared.errors import DaydreamError
 from shared.settings import Settings, load_dotenv
 
 logger = logging.getLogger(__name__)
 
 QUIET_COMMANDS = {"imagine", "upscale", "vary", "reroll", "job", "status", "cancel", "admin", "models"}
+QUIET_COMMANDS |= set(edit.COMMANDS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_parser(sub)
 
     admin.add_parser(sub)
+    edit.add_parser(sub)
 
     p = sub.add_parser("train-embedded", help="(re)train the embedded model; extra arguments go to the trainer")
     p.add_argument("train_args", nargs=argparse.REMAINDER)

@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from shared.custom_id import Action
+from shared.edits import Edit, check_direction, check_factor, parse_cells
 from shared.errors import InvalidRequest
-from shared.job import DEFAULT_LANE, JobKind, JobRecord, ReplyTarget, new_job_id
+from shared.job import DEFAULT_LANE, EDIT_KINDS, JobKind, JobRecord, ReplyTarget, new_job_id
 from shared.models import model_name
 from shared.params import ParsedPrompt, make_seeds
 from shared.settings import Settings
@@ -65,6 +66,11 @@ def child_job(
     """The record for a click on `action` (image `index`) under `parent`.
     `strength` overrides the button's own (`daydream vary --subtle`); `lane`: the
     clicker's (the parent's when None)."""
+    if action in EDIT_ACTIONS:
+        kind, edit = EDIT_ACTIONS[action]
+        return edit_job(parent, kind, edit, 1, user_id, settings, reply=reply, lane=lane)
+    if action == Action.REROLL and parent.kind in EDIT_KINDS:
+        return edit_again(parent, user_id, settings, reply=reply, lane=lane)
     if action in {Action.UPSCALE, Action.VARY}:
         if not 1 <= index <= max(parent.images, 1) or (parent.images and index > parent.images):
             raise InvalidRequest(f"Image {index} does not exist in that result; it has {parent.images} image(s).")
@@ -97,4 +103,91 @@ def child_job(
         model=model_name(parent.model or settings.model),
         lane=lane or parent.lane,
         reply=reply or ReplyTarget(),
+    )
+
+
+# -- edits of one image (issue 19) ---------------------------------------------------
+EDIT_ACTIONS: dict[Action, tuple[JobKind, Edit]] = {
+    Action.ZOOM_2: (JobKind.ZOOM, Edit(factor=2.0)),
+    Action.ZOOM_15: (JobKind.ZOOM, Edit(factor=1.5)),
+    Action.PAN_LEFT: (JobKind.PAN, Edit(direction="left")),
+    Action.PAN_RIGHT: (JobKind.PAN, Edit(direction="right")),
+    Action.PAN_UP: (JobKind.PAN, Edit(direction="up")),
+    Action.PAN_DOWN: (JobKind.PAN, Edit(direction="down")),
+    Action.SQUARE: (JobKind.SQUARE, Edit()),
+}
+
+
+def edit_job(
+    parent: JobRecord,
+    kind: JobKind,
+    edit: Edit,
+    index: int,
+    user_id: int | None,
+    settings: Settings,
+    *,
+    prompt: str | None = None,
+    reply: ReplyTarget | None = None,
+    lane: str | None = None,
+) -> JobRecord:
+    """The record of an edit of image `index` of `parent`: four new seeds, the
+    parent's prompt (Vary (Region) may give a new one) and what to change."""
+    if kind not in EDIT_KINDS:
+        raise ValueError(f"not an edit kind: {kind}")
+    count = max(parent.images, 1)
+    if not 1 <= index <= count:
+        raise InvalidRequest(f"Image {index} does not exist in that result; it has {count} image(s).")
+    if kind == JobKind.REGION:
+        edit = replace(edit, cells=parse_cells(edit.cells))
+    elif kind == JobKind.ZOOM:
+        edit = replace(edit, factor=check_factor(edit.factor if edit.factor is not None else 2.0))
+    elif kind == JobKind.PAN:
+        edit = replace(edit, direction=check_direction(edit.direction or ""))
+    elif kind == JobKind.SQUARE and parent.width is not None and parent.width == parent.height:
+        raise InvalidRequest("This image is square already: Make Square has nothing to add.")
+    text = parent.prompt if prompt is None or not prompt.strip() else prompt.strip()
+    return JobRecord(
+        id=new_job_id(),
+        kind=kind,
+        prompt=text,
+        negative_prompt=parent.negative_prompt,
+        params=replace(parent.params, strength=None, seed=None),
+        seeds=make_seeds(replace(parent.params, seed=None)),
+        loras=list(parent.loras),
+        user_id=user_id,
+        parent_id=parent.id,
+        index=index,
+        model=model_name(parent.model or settings.model),
+        lane=lane or parent.lane,
+        reply=reply or ReplyTarget(),
+        edit=edit,
+    )
+
+
+def edit_again(
+    parent: JobRecord,
+    user_id: int | None,
+    settings: Settings,
+    *,
+    reply: ReplyTarget | None = None,
+    lane: str | None = None,
+) -> JobRecord:
+    """🔄 under an edit's grid: the same edit of the same image, four new seeds."""
+    if parent.parent_id is None or parent.edit is None:
+        raise InvalidRequest("This result names no image it was made from; it cannot be edited again.")
+    return JobRecord(
+        id=new_job_id(),
+        kind=parent.kind,
+        prompt=parent.prompt,
+        negative_prompt=parent.negative_prompt,
+        params=parent.params,
+        seeds=make_seeds(replace(parent.params, seed=None)),
+        loras=list(parent.loras),
+        user_id=user_id,
+        parent_id=parent.parent_id,
+        index=parent.index,
+        model=model_name(parent.model or settings.model),
+        lane=lane or parent.lane,
+        reply=reply or ReplyTarget(),
+        edit=parent.edit,
     )

@@ -24,6 +24,17 @@ class Action(StrEnum):
     UPSCALE_SUBTLE = "us"
     UPSCALE_CREATIVE = "uc"
     CANCEL = "x"  # ❌ under a waiting or running job's message, or in a Queue full answer
+    # Under an upscale (issue 19): edits of its one image.
+    VARY_REGION = "vr"  # opens the region select (a private message with the numbered cells)
+    REGION_SELECT = "rs"  # the region select itself: its values are the cells
+    ZOOM_2 = "z2"
+    ZOOM_15 = "z15"
+    ZOOM_CUSTOM = "zc"  # opens the Custom Zoom modal
+    PAN_LEFT = "pl"
+    PAN_RIGHT = "pr"
+    PAN_UP = "pu"
+    PAN_DOWN = "pd"
+    SQUARE = "sq"
 
 
 # Loose on purpose: anything that looks like ours reaches the bot, which then

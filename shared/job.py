@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from shared import record
+from shared.edits import Edit
 from shared.loras import LoraRef
 from shared.params import Params
 
@@ -26,6 +27,13 @@ class JobKind(StrEnum):
     UPSCALE = "upscale"
     VARIATION = "variation"
     REROLL = "reroll"
+    REGION = "region"  # Vary (Region): repaint some cells of one image
+    ZOOM = "zoom"  # Zoom Out 2x / 1.5x / Custom: paint a border around it
+    PAN = "pan"  # ⬅ ➡ ⬆ ⬇: paint a strip on one side
+    SQUARE = "square"  # Make Square: outpaint to 1:1
+
+
+EDIT_KINDS = frozenset({JobKind.REGION, JobKind.ZOOM, JobKind.PAN, JobKind.SQUARE})
 
 
 class JobState(StrEnum):
@@ -114,6 +122,7 @@ class JobRecord:
     inputs: list[InputImage] = field(default_factory=list)
     loras: list[LoraRef] = field(default_factory=list)  # applied, in order (shared/loras.py)
     reply: ReplyTarget = field(default_factory=ReplyTarget)
+    edit: Edit | None = None  # what a region / zoom / pan / square job changes (shared/edits.py)
     unknown: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # record.py
 
     # -- serialisation -------------------------------------------------
@@ -159,4 +168,5 @@ class JobRecord:
             "guild_id": self.reply.guild_id,
             "channel_id": self.reply.channel_id,
             "message_id": self.reply.message_id,
+            "edit": record.dump(self.edit) if self.edit is not None else None,
         }

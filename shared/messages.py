@@ -93,6 +93,8 @@ def result(job: JobRecord) -> str:
         return f"{title(job)} - Image #{job.index} {mention(job)}{lane}"
     if job.kind == JobKind.VARIATION:
         return f"{title(job)} - Variations by {mention(job)}{lane}"
+    if job.kind in EDIT_TITLES:
+        return f"{title(job)} - {edit_title(job)} by {mention(job)}{lane}"
     return f"{title(job)} - {mention(job)}{lane}"
 
 
@@ -314,3 +316,30 @@ def limits_report(defaults: object, overrides: dict) -> str:
         for ident, limits in sorted(overrides.get(kind, {}).items()):
             lines.append(f"{who.format(ident)}: {limits.running} running, {limits.queued} waiting")
     return "\n".join(lines)
+
+
+# -- edits: Vary (Region), Zoom Out, Pan, Make Square (issue 19) -------------------------
+EDIT_TITLES = {
+    JobKind.REGION: "Variations (Region)",
+    JobKind.ZOOM: "Zoom Out",
+    JobKind.PAN: "Pan",
+    JobKind.SQUARE: "Make Square",
+}
+
+
+def edit_title(job: JobRecord) -> str:
+    """Midjourney's words for an edit's result: `Pan Left`, `Zoom Out`, `Variations (Region)`."""
+    base = EDIT_TITLES[job.kind]
+    if job.kind == JobKind.PAN and job.edit is not None and job.edit.direction:
+        return f"{base} {job.edit.direction.capitalize()}"
+    return base
+
+
+REGION_PICK = (
+    "**Vary (Region)**: pick the cells to repaint (the numbers on the picture, several at once). "
+    "You can then give a new prompt for them, or keep the old one."
+)
+REGION_PROMPT_LABEL = "Prompt for the region (empty: keep the old one)"
+ZOOM_FACTOR_LABEL = "Zoom out by (1.0 to 2.0)"
+ZOOM_ASPECT_LABEL = "New aspect ratio (optional), like --ar 3:2"
+NOT_AN_EDIT_SOURCE = "Edits work on a single image: press U1–U4 under a grid first, then edit the upscale."

@@ -38,6 +38,11 @@ KIND_TASKS: dict[str, frozenset[Task]] = {
     JobKind.REROLL: frozenset({Task.TEXT_TO_IMAGE}),
     JobKind.VARIATION: frozenset({Task.IMAGE_TO_IMAGE}),
     JobKind.UPSCALE: frozenset({Task.UPSCALE}),
+    # Edits paint through a mask: an inpainting checkpoint, or masked denoising on any model.
+    JobKind.REGION: frozenset({Task.INPAINT}),
+    JobKind.ZOOM: frozenset({Task.INPAINT}),
+    JobKind.PAN: frozenset({Task.INPAINT}),
+    JobKind.SQUARE: frozenset({Task.INPAINT}),
 }
 
 

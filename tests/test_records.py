@@ -74,10 +74,10 @@ def test_a_record_from_the_past_loads_with_defaults() -> None:
 
 
 def test_a_kind_and_state_from_the_future_stay_text() -> None:
-    job = JobRecord.from_json(json.dumps({**FUTURE, "kind": "zoom", "state": "paused"}))
-    assert job.kind == "zoom" and not isinstance(job.kind, JobKind)
+    job = JobRecord.from_json(json.dumps({**FUTURE, "kind": "storyboard", "state": "paused"}))
+    assert job.kind == "storyboard" and not isinstance(job.kind, JobKind)
     assert not job.finished  # an unknown state is not a final one
-    assert json.loads(job.to_json())["kind"] == "zoom"
+    assert json.loads(job.to_json())["kind"] == "storyboard"
 
 
 def test_a_model_spec_from_the_future_loads() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from PIL import Image
 
 from shared import messages
+from shared.canvas import edit_canvas
 from shared.components import grid_components, upscale_components
 from shared.errors import GenerationFailed, InvalidRequest
 from shared.grid import compose_grid, decode_image, encode_png
@@ -133,7 +134,31 @@ def upscale(ctx: Context, job: JobRecord, progress: ProgressFn | None) -> Result
         upscale=UPSCALE_FACTOR,
     )
     [image] = ctx.engine.generate(req, progress)
-    return Result([image], grid=False, content=messages.result(job), components=upscale_components(job.id))
+    buttons = upscale_components(job.id, image.width, image.height)
+    return Result([image], grid=False, content=messages.result(job), components=buttons)
+
+
+EDIT_STRENGTH = 1.0  # the painted part starts from noise: the mask, not the strength, keeps the rest
+
+
+def edit(ctx: Context, job: JobRecord, progress: ProgressFn | None) -> Result:
+    """Vary (Region), Zoom Out, Pan, Make Square: the source on its new canvas,
+    the mask over what is to be painted, four images (shared/canvas.py)."""
+    if job.edit is None:
+        raise InvalidRequest(f"This {job.kind} job says nothing about what to change.")
+    source = ctx.source(job)
+    canvas = edit_canvas(job.kind, source, job.edit, ctx.engine.spec.size_multiple)
+    strength = job.params.strength if job.params.strength is not None else EDIT_STRENGTH
+    req = ctx.request(
+        job,
+        width=canvas.image.width,
+        height=canvas.image.height,
+        init_images=(canvas.image,),
+        mask=canvas.mask,
+        strength=strength,
+    )
+    images = ctx.engine.generate(req, progress)
+    return Result(images, grid=True, content=messages.result(job), components=grid_components(job.id))
 
 
 HANDLERS: dict[str, Handler] = {
@@ -141,4 +166,8 @@ HANDLERS: dict[str, Handler] = {
     JobKind.REROLL: imagine,
     JobKind.VARIATION: variation,
     JobKind.UPSCALE: upscale,
+    JobKind.REGION: edit,
+    JobKind.ZOOM: edit,
+    JobKind.PAN: edit,
+    JobKind.SQUARE: edit,
 }

@@ -28,6 +28,7 @@ from worker.embedded.denoiser import (
     with_coords,
 )
 from worker.embedded.textenc import MAX_TOKENS, TextEmbedding, TextEncoder
+from worker.engines import masking
 from worker.engines.base import ProgressFn, Request, check_request
 
 logger = logging.getLogger(__name__)
@@ -68,7 +69,8 @@ def to_images(x: torch.Tensor) -> list[Image.Image]:
 SPEC = ModelSpec(
     name=EMBEDDED,
     family=EMBEDDED,
-    tasks=frozenset({Task.TEXT_TO_IMAGE, Task.IMAGE_TO_IMAGE, Task.UPSCALE}),
+    # Inpainting by masked denoising (worker/engines/masking.py): the model has no inpainting variant.
+    tasks=frozenset({Task.TEXT_TO_IMAGE, Task.IMAGE_TO_IMAGE, Task.UPSCALE, Task.INPAINT}),
     max_prompt_tokens=MAX_TOKENS,
     base_size=IMAGE_SIZE,
     size_multiple=SIZE_MULTIPLE,
@@ -137,7 +139,10 @@ class EmbeddedEngine:
         init: torch.Tensor | None,
         strength: float,
         progress: ProgressFn | None,
+        mask: torch.Tensor | None = None,
     ) -> list[Image.Image]:
+        """`mask` (1 paint, 0 keep, at pixel size): masked denoising of `init`, whose
+        kept part is held at each step's noise level (worker/engines/masking.py)."""
         # 1. Check inputs
         if req.width % SIZE_MULTIPLE or req.height % SIZE_MULTIPLE:
             raise ValueError(f"width and height must be multiples of {SIZE_MULTIPLE}, got {req.width}×{req.height}")
@@ -160,11 +165,18 @@ class EmbeddedEngine:
         shape = (3 * FOLD * FOLD, req.height // FOLD, req.width // FOLD)
         noise = self._noise(req.seeds, shape)
         # 4. Starting point: pure noise, or the init images noised to `strength`
-        if init is None:
+        alphas = scheduler.alphas_cumprod.to(self.device)
+        known = fold(init.to(self.device)) if init is not None else None
+        keep = None
+        if mask is not None and known is not None:
+            # Folding is per pixel, so the mask folds exactly like the image.
+            keep = fold(mask.to(self.device).expand(n, 3, -1, -1))
+        if init is None or (keep is not None and strength >= 1.0):
             x = noise * scheduler.init_noise_sigma
         else:
-            x = scheduler.add_noise(fold(init.to(self.device)), noise, timesteps[:1].repeat(n))
-        alphas = scheduler.alphas_cumprod.to(self.device)
+            x = scheduler.add_noise(known, noise, timesteps[:1].repeat(n))
+        if keep is not None:
+            x = masking.blend(x, masking.noised(known, noise, alphas[int(timesteps[0])]), keep)
         # 5. Denoising loop with classifier-free guidance
         for i, t in enumerate(timesteps):
             guided = guidance != 1.0 and int(t) >= self.guidance_min_t
@@ -185,6 +197,10 @@ class EmbeddedEngine:
             if progress is not None:
                 progress((i + 1) / len(timesteps), self._previewer(x, v, alphas[int(t)]))
             x = scheduler.step(v, t, x).prev_sample
+            if keep is not None:
+                # RePaint: the known part at the next step's noise level, itself after the last.
+                at = masking.noised(known, noise, alphas[int(timesteps[i + 1])]) if i + 1 < len(timesteps) else known
+                x = masking.blend(x, at, keep)
         # 6. Back to pixels
         return to_images(unfold(x))
 
@@ -209,7 +225,12 @@ class EmbeddedEngine:
         images = list(req.init_images)
         if len(images) != len(req.seeds):
             images = [images[0]] * len(req.seeds)
-        return self._sample(req, to_tensor(images, (req.width, req.height)), req.strength, progress)
+        init = to_tensor(images, (req.width, req.height))
+        if req.mask is None:
+            return self._sample(req, init, req.strength, progress)
+        mask = masking.mask_tensor(req.mask, (req.width, req.height), self.device)
+        painted = self._sample(req, init, req.strength, progress, mask=mask)
+        return [masking.paste(p, src, req.mask) for p, src in zip(painted, images, strict=True)]
 
     def _upscale(self, req: Request, progress: ProgressFn | None) -> Image.Image:
         """×factor: Lanczos, a light image-to-image pass at the new size (the
