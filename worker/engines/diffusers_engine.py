@@ -23,6 +23,7 @@ from PIL import Image
 from shared.families import FAMILIES, PIPELINES, family_for
 from shared.fleet import ModelEntry
 from shared.models import ModelSpec, Task, model_name
+from worker.engines import masking
 from worker.engines.base import GenerationCancelled, ProgressFn, Request, check_request
 from worker.engines.loras import LoraSet, find_loras
 from worker.engines.previews import (
@@ -39,6 +40,7 @@ __all__ = ["NSFW_NOTICE", "DiffusersEngine", "latent_preview", "notice_image"]
 logger = logging.getLogger(__name__)
 
 UNET_ARCHS = frozenset({"sd", "sdxl"})
+INPAINT_UNET_CHANNELS = 9  # an inpainting checkpoint's UNet reads latents + mask + masked image
 # Qwen-Image runs classifier-free guidance only when it is given a negative prompt;
 # its model card passes a blank one when the user has none.
 BLANK_NEGATIVE = " "
@@ -103,7 +105,13 @@ class DiffusersEngine:
         xl = arch == "sdxl"
         self.latent_rgb = (SDXL_LATENT_RGB, SDXL_LATENT_BIAS) if xl else (SD_LATENT_RGB, (0.0, 0.0, 0.0))
         tasks = {Task.TEXT_TO_IMAGE, Task.IMAGE_TO_IMAGE, Task.UPSCALE}
-        if self.inpaint_pipe is not None:
+        # A UNet checkpoint without an inpainting variant paints by masked denoising on its
+        # own pipeline (`_masked`); the transformer families through diffusers' inpainting
+        # pipelines, which blend the known latents the same way for a plain checkpoint.
+        unet = getattr(self.pipe, "unet", None)
+        self.inpainting_checkpoint = unet is not None and int(unet.config.in_channels) == INPAINT_UNET_CHANNELS
+        self.masked_denoising = arch in UNET_ARCHS and not self.inpainting_checkpoint
+        if self.inpaint_pipe is not None or self.masked_denoising:
             tasks.add(Task.INPAINT)
         self.spec = ModelSpec(
             name=entry.name,
@@ -248,7 +256,14 @@ class DiffusersEngine:
             vae.disable_tiling()
 
     def _call(
-        self, pipe: Any, req: Request, steps: int, progress: ProgressFn | None, progress_total: int, **kw: Any
+        self,
+        pipe: Any,
+        req: Request,
+        steps: int,
+        progress: ProgressFn | None,
+        progress_total: int,
+        on_step: Any = None,
+        **kw: Any,
     ) -> Any:
         """Call `pipe` with the family's arguments: guidance where it goes, the negative
         prompt only where it is read, the long encoder's length where it has one."""
@@ -265,7 +280,10 @@ class DiffusersEngine:
         if family.max_sequence_length is not None and "max_sequence_length" in accepted:
             kw["max_sequence_length"] = family.max_sequence_length
         kw = {k: v for k, v in kw.items() if k in accepted or k in {"prompt", "generator"}}
-        out = pipe(**kw, callback_on_step_end=self._callback(progress, progress_total))
+        callback = self._callback(progress, progress_total)
+        if on_step is not None:
+            callback = _chained(on_step, callback)
+        out = pipe(**kw, callback_on_step_end=callback)
         return self._finish(out, req.width, req.height)
 
     @torch.inference_mode()
@@ -293,6 +311,46 @@ class DiffusersEngine:
 
     @torch.inference_mode()
     def _inpaint(self, req: Request, progress: ProgressFn | None) -> list[Image.Image]:
+        if self.masked_denoising:
+            painted = self._masked(req, progress)
+        else:
+            painted = self._inpaint_pipeline(req, progress)
+        sources = self._init_images(req)
+        return [masking.paste(p, src, req.mask) for p, src in zip(painted, sources, strict=True)]
+
+    def _masked(self, req: Request, progress: ProgressFn | None) -> list[Image.Image]:
+        """Masked denoising on the text-to-image pipeline (worker/engines/masking.py): it
+        starts from noise, and after each step a callback puts the known latents back,
+        noised to the next step's level, where the mask keeps them."""
+        pipe, n = self.pipe, len(req.seeds)
+        steps = req.steps or self.spec.default_steps
+        vae = pipe.vae
+        scale = pipe.vae_scale_factor
+        pixels = pipe.image_processor.preprocess(self._init_images(req), height=req.height, width=req.width)
+        known = vae.encode(pixels.to(self.device, vae.dtype)).latent_dist.mode() * vae.config.scaling_factor
+        keep = masking.mask_tensor(req.mask, (req.width // scale, req.height // scale), self.device).to(known.dtype)
+        # The noise the pipeline would draw itself for these seeds (one generator each).
+        noise = torch.cat([torch.randn(known.shape[1:], generator=g, device=g.device, dtype=known.dtype)[None]
+                           for g in self._generators(list(req.seeds))]).to(self.device)  # fmt: skip
+        scheduler = pipe.scheduler
+        scheduler.set_timesteps(steps, device=self.device)
+        first = scheduler.timesteps[:1].repeat(n)
+        start = masking.blend(noise, scheduler.add_noise(known, noise, first) / scheduler.init_noise_sigma, keep)
+
+        def on_step(pipe_: Any, step: int, timestep: Any, kwargs: dict) -> dict:
+            timesteps = pipe_.scheduler.timesteps
+            if step + 1 < len(timesteps):
+                at = pipe_.scheduler.add_noise(known, noise, timesteps[step + 1 : step + 2].repeat(n))
+            else:
+                at = known
+            kwargs["latents"] = masking.blend(kwargs["latents"], at, keep)
+            return kwargs
+
+        return self._call(
+            pipe, req, steps, progress, steps, on_step=on_step, latents=start, width=req.width, height=req.height
+        )
+
+    def _inpaint_pipeline(self, req: Request, progress: ProgressFn | None) -> list[Image.Image]:
         steps = self._strength_steps(req)
         mask = req.mask.convert("L").resize((req.width, req.height), Image.Resampling.NEAREST)
         return self._call(
@@ -309,3 +367,13 @@ class DiffusersEngine:
         big = image.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
         at = replace(req, seeds=req.seeds[:1], width=width, height=height, init_images=(big,), upscale=1)
         return self._img2img(at, progress)[0]
+
+
+def _chained(first: Any, second: Any) -> Any:
+    """Two `callback_on_step_end`s in one (the second may be None)."""
+
+    def on_step_end(pipe: Any, step: int, timestep: Any, kwargs: dict) -> dict:
+        kwargs = first(pipe, step, timestep, kwargs)
+        return second(pipe, step, timestep, kwargs) if second is not None else kwargs
+
+    return on_step_end
