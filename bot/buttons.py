@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 
 import discord
@@ -19,7 +20,7 @@ from shared.builders import child_job
 from shared.components import CANCEL_EMOJI, MAX_PER_ROW, MAX_ROWS
 from shared.custom_id import PATTERN, Action, ButtonRef, decode, encode
 from shared.errors import DaydreamError, InvalidRequest, JobNotFound, QueueFull
-from shared.job import JobRecord
+from shared.job import JobRecord, ReplyTarget
 from shared.settings import Settings
 from shared.store import WaitingStatus
 
@@ -66,7 +67,19 @@ class ResultButton(discord.ui.DynamicItem[discord.ui.Button], template=PATTERN):
         if self.ref.action is Action.CANCEL:
             await cancel_by_button(interaction, self.ref.job_id, bot.settings, bot.jobs)
             return
+        opener = OPENERS.get(self.ref.action)
+        if opener is not None:  # it answers with a select or a modal, not a job (bot/edits.py)
+            await opener(interaction, self.ref, bot.settings, bot.jobs)
+            return
         await handle_click(interaction, self.ref, bot.settings, bot.jobs)
+
+
+# Actions whose click opens something (a select, a modal) before any job: filled by the
+# features that own them (bot/edits.py), so this module needs not know them.
+Opener = Callable[[discord.Interaction, ButtonRef, Settings, AsyncStore], Awaitable[None]]
+OPENERS: dict[Action, Opener] = {}
+# build(parent, user_id, reply, lane) -> the child's record; None: the button's own (child_job).
+Build = Callable[[JobRecord, int, ReplyTarget, str], JobRecord]
 
 
 def cancel_view(job_id: str) -> discord.ui.View:
@@ -117,9 +130,15 @@ async def cancel_by_button(
         await replies.tell_privately(interaction, messages.GENERIC_ERROR)
 
 
-async def handle_click(interaction: discord.Interaction, ref: ButtonRef, settings: Settings, store: AsyncStore) -> None:
-    """Turn a click into a child job owned by the clicker. Every failure is
-    answered ephemerally: discord.py only logs what escapes a dynamic item."""
+async def handle_click(
+    interaction: discord.Interaction,
+    ref: ButtonRef,
+    settings: Settings,
+    store: AsyncStore,
+    build: Build | None = None,
+) -> None:
+    """Turn a click (or a modal's submit) into a child job owned by the clicker. Every
+    failure is answered ephemerally: discord.py only logs what escapes a dynamic item."""
     # 1. The result must be deliverable here after the 15-minute token expires.
     refusal = permissions.missing_bot_permissions(interaction)
     if refusal:
@@ -140,7 +159,10 @@ async def handle_click(interaction: discord.Interaction, ref: ButtonRef, setting
         reply = replies.reply_target(interaction, settings.token_lifetime_s)
         roles = permissions.roles_of(interaction.user)
         lane = await store.resolve_lane(user_id, roles, None)
-        child = child_job(parent, ref.action, ref.index, user_id=user_id, settings=settings, reply=reply, lane=lane)
+        if build is not None:
+            child = build(parent, user_id, reply, lane)
+        else:
+            child = child_job(parent, ref.action, ref.index, user_id=user_id, settings=settings, reply=reply, lane=lane)
         # 4. U<i> is made once: a second click points to the first upscale.
         if ref.action is Action.UPSCALE:
             earlier = await store.reserve_child(parent.id, ref.action.value, ref.index, child.id)

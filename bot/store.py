@@ -106,3 +106,8 @@ class AsyncStore:
 
     async def release_child(self, parent_id: str, action: str, index: int, job_id: str) -> None:
         await self._call(self.sync.claims.release_child, parent_id, action, index, job_id)
+
+    # -- images (issue 19: the region picker's preview) ------------------------------
+    async def image(self, job_id: str, index: int) -> bytes | None:
+        """Image `index` of a job's result; None once expired."""
+        return await self._call(self.sync.images.image, job_id, index)

@@ -339,7 +339,11 @@ REGION_PICK = (
     "**Vary (Region)**: pick the cells to repaint (the numbers on the picture, several at once). "
     "You can then give a new prompt for them, or keep the old one."
 )
-REGION_PROMPT_LABEL = "Prompt for the region (empty: keep the old one)"
+REGION_PROMPT_LABEL = "New prompt (empty: keep the old one)"  # ≤ 45: Discord's limit on a label
 ZOOM_FACTOR_LABEL = "Zoom out by (1.0 to 2.0)"
 ZOOM_ASPECT_LABEL = "New aspect ratio (optional), like --ar 3:2"
 NOT_AN_EDIT_SOURCE = "Edits work on a single image: press U1–U4 under a grid first, then edit the upscale."
+REGION_EXPIRED_PREVIEW = (
+    "**Vary (Region)**: the picture has expired from storage, so there is no preview; the cells are a 4×4 grid "
+    "numbered 1 to 16 from the top left, row by row. Pick the ones to repaint."
+)
