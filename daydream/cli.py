@@ -13,14 +13,14 @@ import argparse
 import logging
 import sys
 
-from daydream import admin, admin_queue, edit, inspect, lanes, models, serve, submit
+from daydream import admin, admin_queue, edit, inputs, inspect, lanes, models, serve, submit
 from shared.errors import DaydreamError
 from shared.settings import Settings, load_dotenv
 
 logger = logging.getLogger(__name__)
 
 QUIET_COMMANDS = {"imagine", "upscale", "vary", "reroll", "job", "status", "cancel", "admin", "models"}
-QUIET_COMMANDS |= set(edit.COMMANDS)
+QUIET_COMMANDS |= set(edit.COMMANDS) | set(inputs.COMMANDS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("prompt", help='the prompt, with optional parameters: "a red star --ar 3:2 --seed 7"')
     submit.add_wait_options(p)
     models.add_model_option(p, "the model to draw with")
+    inputs.add_image_options(p)
     p.set_defaults(func=submit.cmd_imagine)
 
     p = sub.add_parser("demo", help="run the whole loop locally: private Redis + a worker + one imagine job")
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     admin.add_parser(sub)
     edit.add_parser(sub)
+    inputs.add_parser(sub)
 
     p = sub.add_parser("train-embedded", help="(re)train the embedded model; extra arguments go to the trainer")
     p.add_argument("train_args", nargs=argparse.REMAINDER)

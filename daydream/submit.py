@@ -9,14 +9,14 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from shared.builders import child_job, imagine_job
+from shared.builders import child_job, imagine_job, with_inputs
 from shared.custom_id import Action
 from shared.errors import DaydreamError, InvalidRequest, QueueUnavailable
 from shared.job import JobRecord, JobState
 from shared.models import model_name
-from shared.params import parse_prompt
 from shared.settings import Settings
 from shared.store import JobStore
 
@@ -74,10 +74,14 @@ def write_result(store: JobStore, job: JobRecord, out: Path | None) -> Path | No
     return out
 
 
-def _finish(store: JobStore, job: JobRecord, args: argparse.Namespace) -> int:
+def _finish(
+    store: JobStore, job: JobRecord, args: argparse.Namespace, show: Callable[[JobRecord], None] | None = None
+) -> int:
     written = write_result(store, job, getattr(args, "output", None))
     if args.json:
         print(json.dumps(job.public()))
+    elif job.state == JobState.DONE and show is not None:
+        show(job)  # a result that is text (/describe's prompts)
     elif job.state == JobState.DONE:
         took = (job.finished_at or 0) - (job.started_at or 0)
         where = f" → {written}" if written else ""
@@ -173,23 +177,34 @@ def check_output(path: Path | None) -> None:
         raise InvalidRequest(f"-o {path}: cannot write there ({exc.strerror or exc}).") from None
 
 
-def submit_and_wait(store: JobStore, job: JobRecord, args: argparse.Namespace) -> int:
+def submit_and_wait(
+    store: JobStore,
+    job: JobRecord,
+    args: argparse.Namespace,
+    inputs: list[tuple[str, bytes]] | None = None,
+    show: Callable[[JobRecord], None] | None = None,
+) -> int:
+    """`inputs`: (name, PNG) of the job's input images, stored beside it first."""
     check_output(getattr(args, "output", None))
     _await_worker(store, job.model, args.worker_timeout)
+    for name, data in inputs or []:
+        store.images.put_input(job.id, name, data)
     store.submit(job)
     if args.detach:
         print(json.dumps(store.get(job.id).public()) if args.json else job.id)
         return 0
-    return _finish(store, _wait_for(store, job, args), args)
+    return _finish(store, _wait_for(store, job, args), args, show)
 
 
 def cmd_imagine(args: argparse.Namespace, settings: Settings) -> int:
-    parsed = parse_prompt(args.prompt)
+    from daydream import inputs  # image prompts (issue 19)
+
+    parsed, images = inputs.image_prompt(args, settings)
     store = JobStore(settings)
     lane = store.policy.resolve_lane(args.user, frozenset(), parsed.lane)
     model = model_name(getattr(args, "model", None) or settings.model)
     job = imagine_job(parsed, user_id=args.user, model=model, lane=lane)
-    return submit_and_wait(store, job, args)
+    return submit_and_wait(store, job, args, with_inputs(job, images))
 
 
 def _child(

@@ -11,10 +11,11 @@ from dataclasses import replace
 from shared.custom_id import Action
 from shared.edits import Edit, check_direction, check_factor, parse_cells
 from shared.errors import InvalidRequest
-from shared.job import DEFAULT_LANE, EDIT_KINDS, JobKind, JobRecord, ReplyTarget, new_job_id
+from shared.job import DEFAULT_LANE, EDIT_KINDS, InputImage, JobKind, JobRecord, ReplyTarget, new_job_id
 from shared.models import model_name
-from shared.params import ParsedPrompt, make_seeds
+from shared.params import Params, ParsedPrompt, make_seeds, parse_prompt
 from shared.settings import Settings
+from shared.uploads import CheckedImage
 
 UPSCALES = frozenset({Action.UPSCALE, Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE})
 VARIATIONS = frozenset({Action.VARY, Action.VARY_STRONG, Action.VARY_SUBTLE})
@@ -71,6 +72,13 @@ def child_job(
         return edit_job(parent, kind, edit, 1, user_id, settings, reply=reply, lane=lane)
     if action == Action.REROLL and parent.kind in EDIT_KINDS:
         return edit_again(parent, user_id, settings, reply=reply, lane=lane)
+    if action == Action.REROLL and parent.kind == JobKind.DESCRIBE:
+        return describe_again(parent, user_id, settings, reply=reply, lane=lane or parent.lane)
+    if action == Action.DESCRIBE_PICK:
+        job = imagine_job(described_prompt(parent, index), user_id, model_name(parent.model or settings.model),
+                          reply=reply, lane=lane or parent.lane)  # fmt: skip
+        job.parent_id = parent.id
+        return job
     if action in {Action.UPSCALE, Action.VARY}:
         if not 1 <= index <= max(parent.images, 1) or (parent.images and index > parent.images):
             raise InvalidRequest(f"Image {index} does not exist in that result; it has {parent.images} image(s).")
@@ -87,6 +95,11 @@ def child_job(
         seeds = make_seeds(replace(parent.params, seed=None))
     if strength is None:
         strength = strength_of(action, settings)
+    inputs: list[InputImage] = []
+    if kind == JobKind.REROLL:
+        # 🔄 keeps the image prompts (read where the parent stored them), and a blend stays a blend.
+        inputs = [replace(i, job=i.job or parent.id) for i in parent.inputs]
+        kind = JobKind.BLEND if parent.kind == JobKind.BLEND else kind
     return JobRecord(
         id=new_job_id(),
         kind=kind,
@@ -103,6 +116,7 @@ def child_job(
         model=model_name(parent.model or settings.model),
         lane=lane or parent.lane,
         reply=reply or ReplyTarget(),
+        inputs=inputs,
     )
 
 
@@ -191,3 +205,73 @@ def edit_again(
         reply=reply or ReplyTarget(),
         edit=parent.edit,
     )
+
+
+# -- input images: image prompts, /blend, /describe (issue 19) ---------------------------
+BLEND_DIMENSIONS = {"portrait": "2:3", "square": "1:1", "landscape": "3:2"}
+MIN_BLEND, MAX_BLEND = 2, 5
+
+
+def with_inputs(job: JobRecord, images: list[CheckedImage]) -> list[tuple[str, bytes]]:
+    """Name `images` on `job` (in order) and return (name, PNG) to store beside it
+    (ImageStore.put_input) before it is submitted."""
+    stored = []
+    for i, image in enumerate(images, start=1):
+        name = f"image{i}"
+        job.inputs.append(InputImage(name=name, width=image.width, height=image.height))
+        stored.append((name, image.png))
+    return stored
+
+
+def check_image_prompt(parsed: ParsedPrompt, images: int) -> None:
+    if parsed.params.image_weight is not None and images == 0:
+        raise InvalidRequest(
+            "`--iw` weighs image prompts, and this prompt has none: attach an image or start the prompt "
+            "with a Discord image link, or remove `--iw`."
+        )
+
+
+def blend_job(
+    count: int,
+    dimensions: str | None,
+    user_id: int | None,
+    model: str,
+    reply: ReplyTarget | None = None,
+    lane: str = DEFAULT_LANE,
+) -> JobRecord:
+    """/blend: four images mixing `count` inputs (with_inputs names them), no text."""
+    if not MIN_BLEND <= count <= MAX_BLEND:
+        raise InvalidRequest(f"/blend mixes {MIN_BLEND} to {MAX_BLEND} images; it got {count}.")
+    shape = (dimensions or "square").strip().lower()
+    if shape not in BLEND_DIMENSIONS:
+        raise InvalidRequest(f"`dimensions` is portrait, square or landscape, not `{dimensions}`.")
+    params = Params(aspect=BLEND_DIMENSIONS[shape])
+    return JobRecord(
+        id=new_job_id(), kind=JobKind.BLEND, prompt="", params=params, seeds=make_seeds(params),
+        user_id=user_id, model=model, lane=lane, reply=reply or ReplyTarget(),
+    )  # fmt: skip
+
+
+def describe_job(
+    user_id: int | None, model: str, reply: ReplyTarget | None = None, lane: str = DEFAULT_LANE
+) -> JobRecord:
+    """/describe: four prompts for one input image (with_inputs names it). The seeds pick wordings."""
+    return JobRecord(
+        id=new_job_id(), kind=JobKind.DESCRIBE, prompt="", seeds=make_seeds(Params()),
+        user_id=user_id, model=model, lane=lane, reply=reply or ReplyTarget(),
+    )  # fmt: skip
+
+
+def describe_again(parent: JobRecord, user_id: int | None, settings: Settings, **kw: object) -> JobRecord:
+    """🔄 under /describe: the same image (read where the parent stored it), other wordings."""
+    job = describe_job(user_id, model_name(parent.model or settings.model), **kw)  # type: ignore[arg-type]
+    job.parent_id = parent.id
+    job.inputs = [replace(i, job=i.job or parent.id) for i in parent.inputs]
+    return job
+
+
+def described_prompt(parent: JobRecord, index: int) -> ParsedPrompt:
+    """Button `index` under /describe: its prompt, read like a typed one (its --ar included)."""
+    if parent.kind != JobKind.DESCRIBE or not 1 <= index <= len(parent.prompts):
+        raise InvalidRequest(f"Prompt {index} does not exist in that /describe answer.")
+    return parse_prompt(parent.prompts[index - 1])

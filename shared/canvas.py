@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from shared.edits import PAN_GROWTH, REGION_GRID, Edit
@@ -134,3 +135,43 @@ def cell_preview(source: Image.Image, grid: int = REGION_GRID, side: int = 512) 
         x, y = (left + right) // 2, (top + bottom) // 2
         draw.text((x, y), label, fill=(255, 255, 255), anchor="mm", font=font, stroke_width=3, stroke_fill=(0, 0, 0))
     return image
+
+
+def cover(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """`image` scaled to cover `size` and cropped to it, centred (no bars, no stretch)."""
+    w, h = size
+    scale = max(w / image.width, h / image.height)
+    big = image.convert("RGB").resize(
+        (max(w, round(image.width * scale)), max(h, round(image.height * scale))), Image.Resampling.LANCZOS
+    )
+    left, top = (big.width - w) // 2, (big.height - h) // 2
+    return big.crop((left, top, left + w, top + h))
+
+
+BLEND_SEAM = 0.25  # the share of a band over which it fades into the next
+
+
+def blend_canvas(images: list[Image.Image], size: tuple[int, int], turn: int = 0) -> Image.Image:
+    """The starting picture of /blend (and of several image prompts): the inputs side
+    by side in bands (across the longer side) that fade into one another, their
+    order turned by `turn` so that each of the four images starts differently."""
+    k = len(images)
+    if k == 1:
+        return cover(images[0], size)
+    w, h = size
+    layers = [np.asarray(cover(images[(j + turn) % k], size), dtype=np.float32) for j in range(k)]
+    across = w >= h
+    length = w if across else h
+    pos = (np.arange(length) + 0.5) / length * k  # 0..k along the bands
+    ramp = max(BLEND_SEAM, 1e-3)
+    weights = []
+    for j in range(k):
+        # 1 inside band j, falling linearly to 0 over `ramp` on each side of its edges.
+        inside = np.clip(np.minimum(pos - j, j + 1 - pos) / ramp + 0.5, 0.0, 1.0)
+        weights.append(inside)
+    total = np.sum(weights, axis=0)
+    out = np.zeros_like(layers[0])
+    for layer, weight in zip(layers, weights, strict=True):
+        wgt = (weight / total)[None, :, None] if across else (weight / total)[:, None, None]
+        out += layer * wgt
+    return Image.fromarray(out.round().clip(0, 255).astype(np.uint8))

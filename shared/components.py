@@ -93,3 +93,10 @@ def cancel_each_components(jobs: list[tuple[str, str]]) -> list[dict[str, Any]]:
     return [
         {"type": ACTION_ROW, "components": buttons[i : i + MAX_PER_ROW]} for i in range(0, len(buttons), MAX_PER_ROW)
     ]
+
+
+def describe_components(job_id: str) -> list[dict[str, Any]]:
+    """Under a /describe answer, as in Midjourney: 1–4 imagine that prompt, 🔄 describes again."""
+    picks = [_button(str(i), encode(Action.DESCRIBE_PICK, job_id, i)) for i in range(1, 5)]
+    picks.append(_button(None, encode(Action.REROLL, job_id, 0), emoji=REROLL_EMOJI))
+    return [{"type": ACTION_ROW, "components": picks}]

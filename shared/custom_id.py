@@ -35,6 +35,8 @@ class Action(StrEnum):
     PAN_UP = "pu"
     PAN_DOWN = "pd"
     SQUARE = "sq"
+    # Under a /describe answer (issue 19): imagine prompt 1–4 (the index).
+    DESCRIBE_PICK = "dp"
 
 
 # Loose on purpose: anything that looks like ours reaches the bot, which then

@@ -31,6 +31,8 @@ class JobKind(StrEnum):
     ZOOM = "zoom"  # Zoom Out 2x / 1.5x / Custom: paint a border around it
     PAN = "pan"  # ⬅ ➡ ⬆ ⬇: paint a strip on one side
     SQUARE = "square"  # Make Square: outpaint to 1:1
+    BLEND = "blend"  # /blend: four images mixing 2–5 input images
+    DESCRIBE = "describe"  # /describe: four prompts for an input image
 
 
 EDIT_KINDS = frozenset({JobKind.REGION, JobKind.ZOOM, JobKind.PAN, JobKind.SQUARE})
@@ -87,6 +89,7 @@ class InputImage:
     role: str = "image"  # image | mask
     width: int | None = None
     height: int | None = None
+    job: str | None = None  # stored under this job's id (🔄 of /describe reads its parent's); None: the job's own
     unknown: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # record.py
 
 
@@ -123,6 +126,7 @@ class JobRecord:
     loras: list[LoraRef] = field(default_factory=list)  # applied, in order (shared/loras.py)
     reply: ReplyTarget = field(default_factory=ReplyTarget)
     edit: Edit | None = None  # what a region / zoom / pan / square job changes (shared/edits.py)
+    prompts: list[str] = field(default_factory=list)  # what /describe found: its four prompts
     unknown: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # record.py
 
     # -- serialisation -------------------------------------------------
@@ -169,4 +173,5 @@ class JobRecord:
             "channel_id": self.reply.channel_id,
             "message_id": self.reply.message_id,
             "edit": record.dump(self.edit) if self.edit is not None else None,
+            "prompts": list(self.prompts),
         }

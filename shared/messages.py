@@ -32,7 +32,11 @@ NOT_AN_ADMIN = (
 
 # -- the status line -----------------------------------------------------------
 def title(job: JobRecord) -> str:
-    """How Discord messages name a job: `**prompt**`."""
+    """How Discord messages name a job: `**prompt**` (`**/blend** (2 images)` without one)."""
+    if not job.prompt:
+        named = wordless_title(job)
+        if named is not None:
+            return named
     return f"**{job.prompt}**"
 
 
@@ -347,3 +351,31 @@ REGION_EXPIRED_PREVIEW = (
     "**Vary (Region)**: the picture has expired from storage, so there is no preview; the cells are a 4×4 grid "
     "numbered 1 to 16 from the top left, row by row. Pick the ones to repaint."
 )
+
+
+# -- input images: image prompts, /blend, /describe (issue 19) ---------------------------
+INPUT_EXPIRED = "The input image of this job has expired from storage; run the command again with the image."
+NUMBERS = ("1\N{COMBINING ENCLOSING KEYCAP}", "2\N{COMBINING ENCLOSING KEYCAP}", "3\N{COMBINING ENCLOSING KEYCAP}",
+           "4\N{COMBINING ENCLOSING KEYCAP}")  # fmt: skip
+
+
+def wordless_title(job: JobRecord) -> str | None:
+    """How a job without a prompt is named: `**/blend** (3 images)`, `**/describe**`."""
+    if job.kind == JobKind.BLEND:
+        return f"**/blend** ({len(job.inputs)} images)"
+    if job.kind == JobKind.DESCRIBE:
+        return "**/describe**"
+    return None
+
+
+def described(job: JobRecord, prompts: list[str]) -> str:
+    """/describe's answer, in Midjourney's form: the prompts numbered, then who asked."""
+    lines = [f"{NUMBERS[i]} {text}" for i, text in enumerate(prompts[: len(NUMBERS)])]
+    return "\n\n".join(lines) + f"\n\n— described for {mention(job)}"
+
+
+def cannot_describe(model: str) -> str:
+    return (
+        f"The model `{model}` has no way to describe images: its admin can set DESCRIBE_MODEL "
+        "(a BLIP captioning model) on its workers."
+    )

@@ -43,6 +43,8 @@ KIND_TASKS: dict[str, frozenset[Task]] = {
     JobKind.ZOOM: frozenset({Task.INPAINT}),
     JobKind.PAN: frozenset({Task.INPAINT}),
     JobKind.SQUARE: frozenset({Task.INPAINT}),
+    JobKind.BLEND: frozenset({Task.IMAGE_TO_IMAGE}),
+    JobKind.DESCRIBE: frozenset({Task.DESCRIBE}),
 }
 
 
@@ -82,7 +84,10 @@ def model_name(source: str) -> str:
 
 
 def needs(job: JobRecord) -> frozenset[Task]:
-    return KIND_TASKS.get(job.kind, frozenset())
+    tasks = KIND_TASKS.get(job.kind, frozenset())
+    if job.inputs and job.kind in {JobKind.IMAGINE, JobKind.REROLL}:
+        tasks = tasks | {Task.IMAGE_TO_IMAGE}  # an image prompt: image-to-image from it
+    return tasks
 
 
 def check_servable(job: JobRecord, spec: ModelSpec, count_tokens: Callable[[str], int] | None) -> None:

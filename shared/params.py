@@ -5,6 +5,7 @@ is silently clamped."""
 
 from __future__ import annotations
 
+import math
 import random
 import re
 import shlex
@@ -21,9 +22,10 @@ MIN_STEPS, MAX_STEPS = 1, 100
 MIN_GUIDANCE, MAX_GUIDANCE = 0.0, 30.0
 HELP = (
     "Parameters: --ar W:H (" + ", ".join(ASPECT_RATIOS) + "), --seed N, --steps N, --cfg N, --no <things to avoid>, "
-    "--lora name:0.8."
+    "--lora name:0.8, --iw 0–3 (with image prompts)."
 )
-FLAGS = ("ar", "aspect", "seed", "steps", "cfg", "guidance", "no", "lora")
+FLAGS = ("ar", "aspect", "seed", "steps", "cfg", "guidance", "no", "lora", "iw")
+MIN_IMAGE_WEIGHT, MAX_IMAGE_WEIGHT, IMAGE_WEIGHT = 0.0, 3.0, 1.0  # --iw, as Midjourney's
 # Phones turn `--` into an em dash: read `—ar` as `--ar`, but leave a dash in
 # ordinary text ("a cat — sleeping") alone.
 EM_DASH_FLAG = re.compile(r"\u2014(?=(?:" + "|".join(FLAGS) + r")\b)", re.IGNORECASE)
@@ -36,6 +38,7 @@ class Params:
     steps: int | None = None  # None: the model's default
     guidance: float | None = None
     strength: float | None = None  # image-to-image (variations, upscales)
+    image_weight: float | None = None  # --iw: how much image prompts count (0–3; None: IMAGE_WEIGHT)
     unknown: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # record.py
 
 
@@ -112,6 +115,9 @@ def parse_prompt(text: str) -> ParsedPrompt:
                 params = replace(params, steps=int(_number(flag, value, int, MIN_STEPS, MAX_STEPS)))
             elif flag in {"--cfg", "--guidance"}:
                 params = replace(params, guidance=float(_number(flag, value, float, MIN_GUIDANCE, MAX_GUIDANCE)))
+            elif flag == "--iw":
+                weight = float(_number(flag, value, float, MIN_IMAGE_WEIGHT, MAX_IMAGE_WEIGHT))
+                params = replace(params, image_weight=weight)
             else:
                 raise InvalidRequest(f"Unknown parameter `{flag}`. {HELP}")
     if not prompt:
@@ -137,3 +143,9 @@ def image_size(aspect: str, base: int, multiple: int) -> tuple[int, int]:
     width = max(multiple, round(w * scale / multiple) * multiple)
     height = max(multiple, round(h * scale / multiple) * multiple)
     return width, height
+
+
+def nearest_aspect(width: int, height: int) -> str:
+    """The aspect ratio Daydream makes that is closest to width:height (/describe's --ar)."""
+    ratio = math.log(width / height)
+    return min(ASPECT_RATIOS, key=lambda a: abs(math.log(int(a.split(":")[0]) / int(a.split(":")[1])) - ratio))

@@ -9,8 +9,10 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from PIL import Image
 
 from shared import keys
+from shared.grid import encode_png
 from shared.job import JobKind, JobRecord, JobState, ReplyTarget
 from shared.models import EMBEDDED, ModelSpec, spec_from_dict
 from shared.params import Params
@@ -120,6 +122,8 @@ def rt(settings: Settings) -> Iterator[WorkerRuntime]:
 @pytest.mark.parametrize("raw", [FUTURE, PAST], ids=["future", "past"])
 def test_records_of_other_versions_run_to_completion(rt: WorkerRuntime, raw: dict) -> None:
     rt.store.redis.set(keys.job(raw["id"]), json.dumps(raw))
+    for ref in raw.get("inputs", []):  # the image prompt the other version stored beside it
+        rt.store.images.put_input(raw["id"], ref["name"], encode_png(Image.new("RGB", (64, 64), (200, 30, 30))))
     assert pipeline.run(rt, raw["id"], 0) == pipeline.DONE
     stored = json.loads(rt.store.redis.get(keys.job(raw["id"])))
     assert stored["state"] == "done" and stored["images"] == 4

@@ -27,6 +27,7 @@ from worker.embedded.denoiser import (
     uses_coords,
     with_coords,
 )
+from worker.embedded.describe import describe as describe_scene
 from worker.embedded.textenc import MAX_TOKENS, TextEmbedding, TextEncoder
 from worker.engines import masking
 from worker.engines.base import ProgressFn, Request, check_request
@@ -70,7 +71,8 @@ SPEC = ModelSpec(
     name=EMBEDDED,
     family=EMBEDDED,
     # Inpainting by masked denoising (worker/engines/masking.py): the model has no inpainting variant.
-    tasks=frozenset({Task.TEXT_TO_IMAGE, Task.IMAGE_TO_IMAGE, Task.UPSCALE, Task.INPAINT}),
+    # Describe: the inverse of its own world (worker/embedded/describe.py).
+    tasks=frozenset({Task.TEXT_TO_IMAGE, Task.IMAGE_TO_IMAGE, Task.UPSCALE, Task.INPAINT, Task.DESCRIBE}),
     max_prompt_tokens=MAX_TOKENS,
     base_size=IMAGE_SIZE,
     size_multiple=SIZE_MULTIPLE,
@@ -231,6 +233,10 @@ class EmbeddedEngine:
         mask = masking.mask_tensor(req.mask, (req.width, req.height), self.device)
         painted = self._sample(req, init, req.strength, progress, mask=mask)
         return [masking.paste(p, src, req.mask) for p, src in zip(painted, images, strict=True)]
+
+    def describe(self, image: Image.Image, seeds: list[int]) -> list[str]:
+        """Four prompts for `image` in this model's own words (worker/embedded/describe.py)."""
+        return describe_scene(image, seeds)
 
     def _upscale(self, req: Request, progress: ProgressFn | None) -> Image.Image:
         """×factor: Lanczos, a light image-to-image pass at the new size (the
