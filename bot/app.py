@@ -17,7 +17,9 @@ from bot import admin_queue, edits, endpoint, replies  # noqa: F401
 from bot.admin import ADMIN
 from bot.buttons import ResultButton
 from bot.cancel import CancelCog
+from bot.downloads import Downloader
 from bot.imagine import ImagineCog
+from bot.inputs import InputsCog
 from bot.lanes import LanesCog
 from bot.reactions import ReactionsCog
 from bot.store import AsyncStore
@@ -76,6 +78,7 @@ class DaydreamBot(commands.Bot):
         self.store = store  # synchronous: never called on the event loop; the cogs use `jobs`
         self.jobs = AsyncStore(store)
         self.sync = sync
+        self.downloads = Downloader(settings)  # input images (bot/downloads.py)
 
     async def setup_hook(self) -> None:
         # Buttons first: they must work on every earlier message, before any event arrives.
@@ -84,6 +87,7 @@ class DaydreamBot(commands.Bot):
         await self.add_cog(ReactionsCog(self))  # ✉️ and ❌ on results and waiting lines
         await self.add_cog(CancelCog(self.settings, self.jobs))
         await self.add_cog(LanesCog(self.jobs))
+        await self.add_cog(InputsCog(self.settings, self.jobs))  # /blend, /describe
         if ADMIN.commands:  # /admin …, as the features registered them (bot/admin_*.py)
             self.tree.add_command(ADMIN)
         if self.sync is not False:
@@ -105,6 +109,10 @@ class DaydreamBot(commands.Bot):
         synced = await self.tree.sync(guild=guild)
         logger.info("synced %d slash command(s) %s: %s", len(synced), where, ", ".join(c.name for c in synced))
         return True
+
+    async def close(self) -> None:
+        await self.downloads.close()
+        await super().close()
 
     async def on_ready(self) -> None:
         logger.info("connected as %s (id %s) to %d server(s)", self.user, self.user and self.user.id, len(self.guilds))

@@ -10,13 +10,15 @@ from discord.ext import commands
 
 from bot import permissions, replies
 from bot.buttons import cancel_each_view, cancel_view
+from bot.downloads import fetch_images, precheck
 from bot.store import AsyncStore
 from shared import messages
-from shared.builders import imagine_job
+from shared.builders import check_image_prompt, imagine_job, with_inputs
 from shared.errors import DaydreamError, InvalidRequest, QueueFull
 from shared.models import model_name
 from shared.params import parse_prompt
 from shared.settings import Settings
+from shared.uploads import split_links
 
 logger = logging.getLogger(__name__)
 
@@ -24,11 +26,22 @@ logger = logging.getLogger(__name__)
 PROMPT_HELP = "What to draw, then options such as --ar 3:2 --seed 7 --steps 20 --cfg 7 --no text"
 
 
-async def imagine(interaction: discord.Interaction, text: str, settings: Settings, store: AsyncStore) -> None:
-    """The whole command. Steps 1–2 answer at once; everything slow comes after the defer."""
+async def imagine(
+    interaction: discord.Interaction,
+    text: str,
+    settings: Settings,
+    store: AsyncStore,
+    attachments: list[discord.Attachment] | None = None,
+) -> None:
+    """The whole command. Steps 1–2 answer at once; everything slow comes after the defer.
+    Image prompts: `attachments`, and Discord CDN links at the start of `text`."""
+    attachments = attachments or []
     # 1. Check the prompt: a typo is answered privately, before anything is queued.
     try:
+        links, text = split_links(text)
         parsed = parse_prompt(text)
+        precheck(links, attachments, settings)  # hosts, declared sizes and types: no download yet
+        check_image_prompt(parsed, len(links) + len(attachments))
     except InvalidRequest as exc:
         await replies.tell_privately(interaction, str(exc))
         return
@@ -44,7 +57,9 @@ async def imagine(interaction: discord.Interaction, text: str, settings: Setting
 
     job = None
     try:
-        # 4. The lane (the prompt's, the user's default; turbo only if granted).
+        # 4. The image prompts, downloaded and checked (time-limited), then the lane
+        #    (the prompt's, the user's default; turbo only if granted).
+        images = await fetch_images(interaction, links, attachments, settings) if links or attachments else []
         roles = permissions.roles_of(interaction.user)
         lane = await store.resolve_lane(interaction.user.id, roles, parsed.lane)
         job = imagine_job(
@@ -54,6 +69,7 @@ async def imagine(interaction: discord.Interaction, text: str, settings: Setting
             reply=replies.reply_target(interaction, settings.token_lifetime_s),
             lane=lane,
         )
+        stored = with_inputs(job, images)
         # 5. Redis reachable, a worker for the model, a prompt the model can take?
         status = await store.prepare(job)
         # 6. Show the waiting line (with ❌), then enqueue: never the other way round,
@@ -62,7 +78,10 @@ async def imagine(interaction: discord.Interaction, text: str, settings: Setting
         waiting = await interaction.edit_original_response(
             content=line, allowed_mentions=replies.only_mention(job.user_id), view=cancel_view(job.id)
         )
-        # 7. Queue it. The workers keep the line up to date, then edit it (`@original`) with progress.
+        # 7. Queue it (its images beside it first). The workers keep the line up to date, then
+        #    edit it (`@original`) with progress.
+        if stored:
+            await store.put_inputs(job.id, stored)
         await store.submit(job, waiting.id, roles, shown=line)
     except QueueFull as exc:
         await withdraw(interaction, str(exc), view=cancel_each_view(exc.jobs))
@@ -101,6 +120,10 @@ class ImagineCog(commands.Cog):
         self.store = store
 
     @app_commands.command(name="imagine", description="Create four images from a text prompt.")
-    @app_commands.describe(prompt=PROMPT_HELP)
-    async def imagine_command(self, interaction: discord.Interaction, prompt: str) -> None:
-        await imagine(interaction, prompt, self.settings, self.store)
+    @app_commands.describe(
+        prompt=PROMPT_HELP, image="An image prompt: its composition and colours (weigh it with --iw)"
+    )
+    async def imagine_command(
+        self, interaction: discord.Interaction, prompt: str, image: discord.Attachment | None = None
+    ) -> None:
+        await imagine(interaction, prompt, self.settings, self.store, [image] if image is not None else None)
