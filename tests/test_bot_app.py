@@ -102,4 +102,13 @@ async def test_commands_are_synced_only_when_discord_lacks_them(
     # First start: Discord had nothing, so /imagine was pushed (to the dev guild when set).
     # Second: already there, nothing sent. Third: sync=True forces it.
     assert registry.upserts == [guild_id, guild_id]
-    assert [c["name"] for c in registry.commands[guild_id]] == ["imagine", "cancel", "fast", "relax", "turbo", "blend", "describe", "admin"]
+    assert [c["name"] for c in registry.commands[guild_id]] == [
+        "imagine",
+        "cancel",
+        "fast",
+        "relax",
+        "turbo",
+        "blend",
+        "describe",
+        "admin",
+    ]
