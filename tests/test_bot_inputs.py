@@ -200,3 +200,35 @@ async def test_a_decompression_bomb_is_refused_without_decoding(harness: Harness
     await command(harness, "describe", {"image": attachment(cdn, "bomb.png", bomb)})
     assert "too many pixels" in private_texts(harness) or "60000×60000" in private_texts(harness)
     assert queued(harness) == []
+
+
+def described(h: Harness) -> JobRecord:
+    """A finished /describe as a worker leaves it: its input stored, its four prompts on the record."""
+    from shared.builders import describe_job, with_inputs
+    from shared.job import JobState
+    from shared.uploads import check_image
+
+    job = describe_job(user_id=700000000000000004, model="embedded")
+    [(name, data)] = with_inputs(job, [check_image("d.png", png(), MiB, 4096**2)])
+    h.store.images.put_input(job.id, name, data)
+    job.state, job.images = JobState.DONE, 1
+    job.prompts = ["a red star on a blue background", "a red star --ar 3:2", "a scarlet star over navy", "x"]
+    h.store.save(job)
+    return job
+
+
+async def test_the_buttons_under_describe_imagine_a_prompt_or_describe_again(harness: Harness) -> None:
+    from shared.components import describe_components
+    from shared.custom_id import Action, encode
+
+    parent = described(harness)
+    rows = describe_components(parent.id)
+    assert [b.get("label") for b in rows[0]["components"]][:4] == ["1", "2", "3", "4"]
+    await harness.click(encode(Action.DESCRIBE_PICK, parent.id, 2), rows)
+    [picked] = queued(harness)
+    assert picked.kind == JobKind.IMAGINE and picked.prompt == "a red star" and picked.params.aspect == "3:2"
+    await harness.click(encode(Action.REROLL, parent.id, 0), rows)
+    again = queued(harness)[-1]
+    assert again.kind == JobKind.DESCRIBE and again.parent_id == parent.id and again.seeds != parent.seeds
+    # The image is read where the first /describe stored it: nothing copied, nothing lost.
+    assert [(i.name, i.job) for i in again.inputs] == [("image1", parent.id)]

@@ -111,6 +111,9 @@ def test_describe_names_the_colours_and_shape_of_a_picture_the_model_drew(server
         assert any(w in prompt for w in scenes.SHAPE_WORDS["star"]), prompt
         assert any(w in prompt for w in scenes.COLOUR_WORDS["red"]), prompt
         assert any(w in prompt for w in scenes.COLOUR_WORDS["blue"]), prompt
+    # 🔄: the same image (read where the first /describe stored it), the same reading, other seeds.
+    again = record(run(server.url, "reroll", job.id))
+    assert again.kind == "describe" and again.parent_id == job.id and again.prompts[0] == job.prompts[0]
     # Without --json: the four prompts, numbered.
     plain = run(server.url, "describe", str(path), json_out=False)
     assert plain.returncode == 0, plain.stderr
