@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from PIL import Image
 
+from shared.errors import Unsupported
 from shared.families import FAMILIES, PIPELINES, family_for
 from shared.fleet import ModelEntry
 from shared.models import ModelSpec, Task, model_name
@@ -133,6 +134,19 @@ class DiffusersEngine:
             "loaded %s (%s) on %s (%s), base size %d, LoRAs: %s",
             entry.source, family.title, self.device, dtype, self.spec.base_size, ", ".join(self.loras.names) or "none",
         )  # fmt: skip
+
+    # -- /describe, with the captioner the admin configured (DESCRIBE_MODEL) ----------
+    captioner: Any = None
+
+    def use_captioner(self, captioner: Any) -> None:
+        """Describe images with `captioner` (worker/engines/captioner.py) from now on."""
+        self.captioner = captioner
+        self.spec = replace(self.spec, tasks=self.spec.tasks | {Task.DESCRIBE})
+
+    def describe(self, image: Image.Image, seeds: list[int]) -> list[str]:
+        if self.captioner is None:
+            raise Unsupported(self.spec.name, f"The model `{self.spec.name}` has no captioner: set DESCRIBE_MODEL.")
+        return self.captioner.describe(image, seeds)
 
     # -- what the model is -----------------------------------------------------------
     def _base_size(self) -> int:
