@@ -29,6 +29,7 @@ from .scenario_helpers import (
     ACK_DEADLINE_S,
     ANSWER_WAIT_S,
     GRID_LABELS,
+    UPSCALE_BUTTONS,
     UPSCALE_LABELS,
     Deployment,
     button_labels,
@@ -164,7 +165,7 @@ async def upscale(daydream: Deployment, grid: Result) -> Result:
         1,
         JobState.DONE,
     )
-    assert button_labels(message) == [UPSCALE_LABELS]
+    assert button_labels(message) == UPSCALE_LABELS  # square: no Make Square
     return Result(message, job_id, record)
 
 
@@ -177,7 +178,7 @@ async def test_buttons_under_an_upscale(deployment: Deployment, upscale: Result)
     other = standin.add_member("creative-clicker")  # anyone may click; the new job is theirs
     up, up_size = upscale.message, image_size(upscale.message)
     up_edits, up_ids = up.edits, list(up.custom_ids)
-    assert up.custom_ids == [f"dd:{action.value}:{upscale.job_id}:0" for action in UPSCALE_ACTIONS]
+    assert up.custom_ids == [f"dd:{action.value}:{upscale.job_id}:0" for action in UPSCALE_BUTTONS]
 
     clickers = {
         Action.VARY_STRONG: member,
@@ -218,8 +219,8 @@ async def test_buttons_under_an_upscale(deployment: Deployment, upscale: Result)
             assert record.kind == JobKind.UPSCALE, (action, record.kind)
             assert message.content == f"**{TEXT}** - Image #1 <@{clicker.id}> (fast)", (action, message.content)
             assert image_size(message) == (2 * up_size[0], 2 * up_size[1]), (action, image_size(message), up_size)
-            assert button_labels(message) == [UPSCALE_LABELS], (action, button_labels(message))
-            assert [parse(c).action for c in message.custom_ids] == UPSCALE_ACTIONS
+            assert button_labels(message) == UPSCALE_LABELS, (action, button_labels(message))
+            assert [parse(c).action for c in message.custom_ids] == UPSCALE_BUTTONS
             assert message.custom_ids == [f"dd:{a.value}:{job_id}:0" for a in UPSCALE_ACTIONS]
 
 
