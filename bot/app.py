@@ -12,8 +12,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-# admin_queue adds its /admin commands; edits the openers of Vary (Region) and Custom Zoom
-from bot import admin_queue, edits, endpoint, replies  # noqa: F401
+# admin_* add their /admin commands; edits the openers of Vary (Region) and Custom Zoom
+from bot import admin_moderation, admin_queue, edits, endpoint, replies  # noqa: F401
 from bot.admin import ADMIN
 from bot.buttons import ResultButton
 from bot.cancel import CancelCog

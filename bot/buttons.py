@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import discord
 
-from bot import permissions, replies
+from bot import moderation, permissions, replies
 from bot.store import AsyncStore
 from shared import messages
 from shared.builders import child_job
@@ -64,6 +64,9 @@ class ResultButton(discord.ui.DynamicItem[discord.ui.Button], template=PATTERN):
             await replies.tell_privately(interaction, self.problem or messages.UNKNOWN_BUTTON)
             return
         bot = cast("DaydreamBot", interaction.client)
+        if self.ref.action in moderation.ACTIONS:  # Appeal, Allow, Uphold (bot/moderation.py)
+            await moderation.on_click(interaction, self.ref)
+            return
         if self.ref.action is Action.CANCEL:
             await cancel_by_button(interaction, self.ref.job_id, bot.settings, bot.jobs)
             return
@@ -163,6 +166,8 @@ async def handle_click(
             child = build(parent, user_id, reply, lane)
         else:
             child = child_job(parent, ref.action, ref.index, user_id=user_id, settings=settings, reply=reply, lane=lane)
+        child.venue = moderation.venue_of(interaction)  # judged where it is posted
+        await store.call(store.sync.moderation.check_user, child.venue.guild_id, user_id)  # banned, cooling down
         # 4. U<i> is made once: a second click points to the first upscale.
         if ref.action is Action.UPSCALE:
             earlier = await store.reserve_child(parent.id, ref.action.value, ref.index, child.id)

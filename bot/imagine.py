@@ -8,13 +8,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import permissions, replies
+from bot import moderation, permissions, replies
 from bot.buttons import cancel_each_view, cancel_view
 from bot.downloads import fetch_images, precheck
 from bot.store import AsyncStore
 from shared import messages
 from shared.builders import check_image_prompt, imagine_job, with_inputs
-from shared.errors import DaydreamError, InvalidRequest, QueueFull
+from shared.errors import DaydreamError, InvalidRequest, PromptBlocked, QueueFull
 from shared.models import model_name
 from shared.params import parse_prompt
 from shared.settings import Settings
@@ -70,6 +70,9 @@ async def imagine(
             lane=lane,
         )
         stored = with_inputs(job, images)
+        # 4b. The server's moderation policy: bans, cooldowns, word filters (shared/moderation.py).
+        job.venue = moderation.venue_of(interaction)
+        await store.call(store.sync.moderation.screen, job)
         # 5. Redis reachable, a worker for the model, a prompt the model can take?
         status = await store.prepare(job)
         # 6. Show the waiting line (with ❌), then enqueue: never the other way round,
@@ -85,6 +88,9 @@ async def imagine(
         await store.submit(job, waiting.id, roles, shown=line)
     except QueueFull as exc:
         await withdraw(interaction, str(exc), view=cancel_each_view(exc.jobs))
+        return
+    except PromptBlocked as exc:
+        await moderation.answer_block(interaction, exc, job)
         return
     except DaydreamError as exc:
         await withdraw(interaction, str(exc))

@@ -16,7 +16,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import permissions, replies
+from bot import moderation, permissions, replies
 from bot.buttons import cancel_each_view, cancel_view
 from bot.downloads import fetch_images, precheck
 from bot.imagine import withdraw
@@ -74,6 +74,9 @@ async def submit_with_inputs(
         lane = await store.resolve_lane(interaction.user.id, roles, None)
         reply = replies.reply_target(interaction, settings.token_lifetime_s)
         job = build(len(images), interaction.user.id, model_name(settings.model), reply, lane)
+        # The server's moderation policy (bans, cooldowns), as for /imagine.
+        job.venue = moderation.venue_of(interaction)
+        await store.call(store.sync.moderation.screen, job)
         await queue_job(interaction, job, images, store)
     except QueueFull as exc:
         await withdraw(interaction, str(exc), view=cancel_each_view(exc.jobs))

@@ -13,7 +13,7 @@ import argparse
 import logging
 import sys
 
-from daydream import admin, admin_queue, edit, inputs, inspect, lanes, models, serve, submit
+from daydream import admin, admin_queue, edit, inputs, inspect, lanes, models, moderation, serve, submit  # noqa: F401 - moderation adds `admin` subcommands
 from shared.errors import DaydreamError
 from shared.settings import Settings, load_dotenv
 
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_wait_options(p)
     models.add_model_option(p, "the model to draw with")
     inputs.add_image_options(p)
+    submit.add_venue_options(p)
     p.set_defaults(func=submit.cmd_imagine)
 
     p = sub.add_parser("demo", help="run the whole loop locally: private Redis + a worker + one imagine job")

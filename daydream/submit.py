@@ -15,7 +15,7 @@ from pathlib import Path
 from shared.builders import child_job, imagine_job, with_inputs
 from shared.custom_id import Action
 from shared.errors import DaydreamError, InvalidRequest, QueueUnavailable
-from shared.job import JobRecord, JobState
+from shared.job import JobRecord, JobState, Venue
 from shared.models import model_name
 from shared.settings import Settings
 from shared.store import JobStore
@@ -204,6 +204,13 @@ def cmd_imagine(args: argparse.Namespace, settings: Settings) -> int:
     lane = store.policy.resolve_lane(args.user, frozenset(), parsed.lane)
     model = model_name(getattr(args, "model", None) or settings.model)
     job = imagine_job(parsed, user_id=args.user, model=model, lane=lane)
+    # On behalf of a member, or in a server: judged as the bot judges a request there
+    # (shared/moderation.py). The host's own jobs (neither) are not screened.
+    guild, channel = getattr(args, "guild", None), getattr(args, "channel", None)
+    if guild is not None or channel is not None:
+        job.venue = Venue(guild_id=guild, channel_id=channel, nsfw=bool(getattr(args, "nsfw", False)))
+    if guild is not None or channel is not None or args.user is not None:
+        store.moderation.screen(job)
     return submit_and_wait(store, job, args, with_inputs(job, images))
 
 
@@ -258,3 +265,10 @@ def add_wait_options(p: argparse.ArgumentParser) -> None:
         help="while waiting, ride out a Redis outage this long before giving up (default 60)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def add_venue_options(p: argparse.ArgumentParser) -> None:
+    """Where a command-line job is judged: the policy of that server and channel applies."""
+    p.add_argument("--guild", type=discord_id, help="apply this server's moderation policy (filters, bans)")
+    p.add_argument("--channel", type=discord_id, help="… and this channel's image policy and spoiler mode")
+    p.add_argument("--nsfw", action="store_true", help="the channel is marked NSFW (no image check)")

@@ -37,6 +37,9 @@ class Action(StrEnum):
     SQUARE = "sq"
     # Under a /describe answer (issue 19): imagine prompt 1–4 (the index).
     DESCRIBE_PICK = "dp"
+    APPEAL = "ap"  # under a blocked prompt's answer: the case goes to the mod log
+    ALLOW = "al"  # in the mod log: the moderator lets the held job run
+    UPHOLD = "uh"  # in the mod log: the block stands
 
 
 # Loose on purpose: anything that looks like ours reaches the bot, which then

@@ -64,6 +64,7 @@ class Dispatch:
             conn, lambda model, lane: self._queue(self.queue_name(model, lane)).key, Queue.redis_queue_namespace_prefix
         )
         self._published: set[str] = set()  # tokenizers this process has written (each a few hundred kB)
+        self.last_taken: tuple[str, float] | None = None  # (job id, monotonic time) of this process's last pick
 
     # -- queues ------------------------------------------------------------
     def queue_name(self, model: str, lane: str = DEFAULT_LANE) -> str:
@@ -117,7 +118,18 @@ class Dispatch:
             default_running_cap=self.settings.max_running_per_user,
             lanes=lanes,
         )
-        return None if picked is None else (picked.queue, picked.rq_id)
+        if picked is None:
+            return None
+        self.last_taken = (picked.rq_id.rsplit("-", 1)[0], time.monotonic())
+        return picked.queue, picked.rq_id
+
+    def recently_taken(self) -> set[str]:
+        """The job this process took last, while its lease from the pick still runs:
+        between the pick and the pipeline marking it current, the heartbeat renews it."""
+        if self.last_taken is None:
+            return set()
+        job_id, at = self.last_taken
+        return {job_id} if time.monotonic() - at < self.leases.ttl_s else set()
 
     def wait_for_work(self, models: list[str], timeout: float) -> None:
         """Block until a job is enqueued for one of `models` (or `timeout` passes)."""

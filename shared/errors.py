@@ -113,6 +113,36 @@ class BadImage(InvalidRequest):
         self.source = source  # the file name or the link, as the user gave it
 
 
+class PromptBlocked(NotAllowed):
+    """A server's word filter matched the prompt (shared/wordfilter.py); nothing was queued.
+    `job_id`: the held case an appeal names; `cooldown_s`: the cooldown this block began."""
+
+    def __init__(self, message: str, rule: str, word: str, job_id: str, cooldown_s: float = 0.0) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.word = word
+        self.job_id = job_id
+        self.cooldown_s = cooldown_s
+
+
+class Banned(NotAllowed):
+    """An admin banned the user from Daydream in this server. `first`: the first refusal
+    since the ban (the one that explains it; later ones are short)."""
+
+    def __init__(self, message: str, reason: str, first: bool) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.first = first
+
+
+class CoolingDown(NotAllowed):
+    """Repeated blocked prompts: the user waits `retry_after_s` before the next request."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 # -- a service is not there --------------------------------------------------------
 class Unavailable(DaydreamError):
     """A service Daydream needs is not available right now."""
@@ -189,6 +219,14 @@ class DeliveryFailed(JobFailed):
     def __init__(self, message: str, *, permanent: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+
+
+class ImageRefused(JobFailed):
+    """The image check flagged the result in a channel whose policy is `refuse`."""
+
+    def __init__(self, message: str, flagged: int) -> None:
+        super().__init__(message)
+        self.flagged = flagged
 
 
 # -- the host's configuration ------------------------------------------------------

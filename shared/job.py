@@ -93,6 +93,20 @@ class InputImage:
     unknown: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # record.py
 
 
+@dataclass
+class Venue:
+    """Where a job is judged by the moderation policy (shared/moderation.py): the server,
+    the channel, whether Discord marks that channel NSFW (age-restricted), a DM.
+    Kept apart from ReplyTarget: `daydream imagine --guild --channel` is judged like
+    the bot's jobs there, yet posts nothing to Discord."""
+
+    guild_id: int | None = None
+    channel_id: int | None = None
+    nsfw: bool = False
+    dm: bool = False
+    unknown: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # record.py
+
+
 def new_job_id() -> str:
     return uuid.uuid4().hex
 
@@ -127,6 +141,7 @@ class JobRecord:
     reply: ReplyTarget = field(default_factory=ReplyTarget)
     edit: Edit | None = None  # what a region / zoom / pan / square job changes (shared/edits.py)
     prompts: list[str] = field(default_factory=list)  # what /describe found: its four prompts
+    venue: Venue = field(default_factory=Venue)  # where the moderation policy judges it
     unknown: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # record.py
 
     # -- serialisation -------------------------------------------------

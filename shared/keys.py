@@ -65,6 +65,14 @@ def delivered(job_id: str) -> str:
     return f"{PREFIX}:delivery:{job_id}"
 
 
+REDELIVER = f"{PREFIX}:redeliver"  # sorted set: job id → when its post is next tried (shared/redelivery.py)
+
+
+def redeliver(job_id: str) -> str:
+    """A result Discord failed to take, kept for another try: data, content, buttons, tries."""
+    return f"{PREFIX}:redeliver:{job_id}"
+
+
 def child(parent_id: str, action: str, index: int) -> str:
     """The job that a button click on a parent made (so a second click reuses it)."""
     return f"{PREFIX}:child:{parent_id}:{action}:{index}"
@@ -177,3 +185,49 @@ def model_spec(name: str) -> str:
 def tokenizer(digest: str) -> str:
     """A model's tokenizer, by the digest its ModelSpec names (shared/tokens.py)."""
     return f"{PREFIX}:tokenizer:{digest}"
+
+
+# -- moderation (shared/moderation.py); `scope` is a guild id, or "dm" for DMs with the bot ----
+def mod_rules(scope: str) -> str:
+    """Set: the word filter rules a server added."""
+    return f"{PREFIX}:mod:{scope}:rules"
+
+
+def mod_rules_dropped(scope: str) -> str:
+    """Set: the default rules a server removed."""
+    return f"{PREFIX}:mod:{scope}:dropped"
+
+
+def mod_settings(scope: str) -> str:
+    """Hash: modlog (channel id), threshold (NSFW score)."""
+    return f"{PREFIX}:mod:{scope}:settings"
+
+
+def mod_channels(scope: str) -> str:
+    """Hash: channel id → {"images": allowed|blur|refuse, "spoiler": bool}."""
+    return f"{PREFIX}:mod:{scope}:channels"
+
+
+def mod_bans(scope: str) -> str:
+    """Hash: user id → {"reason", "by", "at", "told"}."""
+    return f"{PREFIX}:mod:{scope}:bans"
+
+
+def mod_strikes(scope: str, user_id: int) -> str:
+    """Sorted set: a user's blocked prompts by time (the escalation window)."""
+    return f"{PREFIX}:mod:{scope}:strikes:{user_id}"
+
+
+def mod_cooldown(scope: str, user_id: int) -> str:
+    """The time (epoch s) a user's cooldown ends."""
+    return f"{PREFIX}:mod:{scope}:cooldown:{user_id}"
+
+
+def mod_case(job_id: str) -> str:
+    """A blocked (held) job and its case: the rule, the appeal's state, the mod log message."""
+    return f"{PREFIX}:mod:case:{job_id}"
+
+
+def mod_told(scope: str) -> str:
+    """Set: banned users already told why (SADD answers 1 only the first time)."""
+    return f"{PREFIX}:mod:{scope}:told"

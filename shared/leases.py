@@ -14,6 +14,7 @@ expiry in ms, to find the lapsed ones), `held:<worker>` (what it renews)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import redis
@@ -21,12 +22,23 @@ import redis
 from shared import keys
 from shared.connection import redis_errors
 
-# Renew every lease this worker holds; return the jobs it no longer holds.
+# Renew the leases this worker holds; return the jobs it no longer holds. With
+# ARGV[5] = '1', only those named after it: a lease the worker does not know it
+# holds (a pick whose answer was lost when Redis went down, a job RQ could not
+# fetch) is left to lapse, so the sweeps hand its job on instead of the
+# heartbeat keeping it held, and waiting, for ever.
 RENEW = """
+local only = nil
+if ARGV[5] == '1' then
+  only = {}
+  for i = 6, #ARGV do only[ARGV[i]] = true end
+end
 local lost = {}
 for _, job in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   if redis.call('HGET', ARGV[4] .. job, 'worker') == ARGV[1] then
-    redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + tonumber(ARGV[3]), job)
+    if only == nil or only[job] then
+      redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + tonumber(ARGV[3]), job)
+    end
   else
     redis.call('SREM', KEYS[1], job)
     table.insert(lost, job)
@@ -67,11 +79,13 @@ class Leases:
         self._renew = conn.register_script(RENEW)
         self._release = conn.register_script(RELEASE)
 
-    def renew(self, worker: str) -> list[str]:
-        """Extend every lease `worker` holds; the job ids it no longer holds."""
+    def renew(self, worker: str, only: Collection[str] | None = None) -> list[str]:
+        """Extend the leases `worker` holds (with `only`, just those of these jobs:
+        what the worker process knows it holds); the job ids it no longer holds."""
+        selection = ["0"] if only is None else ["1", *sorted(only)]
         lost = self._renew(
             keys=[keys.held(worker), keys.LEASES],
-            args=[worker, _now_ms(), int(self.ttl_s * 1000), keys.lease("")],
+            args=[worker, _now_ms(), int(self.ttl_s * 1000), keys.lease(""), *selection],
         )
         return [j.decode() for j in lost]
 

@@ -231,6 +231,28 @@ class Settings:
     describe_model: str = setting(
         "DESCRIBE_MODEL", "", "a captioning model (BLIP, a folder or hub id) for /describe on diffusers models"
     )
+    # -- moderation (README: Moderation); each server's admins adjust theirs with /admin
+    wordfilter_file: str | None = setting(
+        "WORDFILTER_FILE", None, "the default word filter: one rule a line (replaces Daydream's short list)"
+    )
+    image_check: bool = setting(
+        "IMAGE_CHECK", True, "score results outside NSFW channels with the open_nsfw classifier (workers)", _bool
+    )
+    nsfw_threshold: float = setting(
+        "NSFW_THRESHOLD", 0.6, "an image scoring this or more is flagged (servers may set their own)", _strength
+    )
+    dm_image_policy: str = setting(
+        "DM_IMAGE_POLICY", "blur", "flagged images in DMs with the bot: allowed, blur or refuse"
+    )
+    strike_window_s: int = setting(
+        "STRIKE_WINDOW_S",
+        24 * 3600,
+        "blocked prompts within this many seconds count towards a cooldown",
+        _positive(_int),
+    )
+    cooldown_minutes: str = setting(
+        "COOLDOWN_MINUTES", "1,60,600", "cooldowns after the 2nd, 3rd, 4th+ blocked prompt in the window"
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -26,7 +26,9 @@ from shared.images import ImageStore
 from shared.job import FINISHED, JobRecord, JobState
 from shared.leases import Leases
 from shared.models import ModelSpec, check_servable
+from shared.moderation import Moderation
 from shared.policy import QueuePolicy
+from shared.redelivery import Redeliveries
 from shared.scheduler import user_of
 from shared.settings import RECORD_TTL_S, Settings
 from shared.usage import UsageBook, eta_s
@@ -92,6 +94,8 @@ class JobStore:
         self.dispatch = Dispatch(self.redis, settings, self.leases)
         self.images = ImageStore(self.redis, settings)
         self.claims = Claims(self.redis, self.find)
+        self.redeliveries = Redeliveries(self.redis)
+        self.moderation = Moderation(self.redis, settings)  # filters, bans, image policy (shared/moderation.py)
         self._admit = self.redis.register_script(ADMIT)
 
     def ping(self) -> None:

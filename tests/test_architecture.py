@@ -34,6 +34,8 @@ REDIS_MODULES = {
     "shared/usage.py",
     "shared/dispatch.py",
     "shared/connection.py",
+    "shared/redelivery.py",
+    "shared/moderation.py",
 }
 RQ_MODULES = {"shared/dispatch.py"}
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from PIL import Image
 
-from shared import keys, messages
+from shared import keys, messages, redelivery
 from shared.errors import GenerationFailed
 from shared.grid import decode_image
 from shared.job import JobKind, JobRecord, JobState, ReplyTarget
@@ -23,7 +23,7 @@ from shared.store import JobStore
 from tests.support.discord_http import CHANNEL_ID, Canned, FakeDiscord
 from tests.support.fake_engine import FakeEngine, colour_of
 from tests.support.jobs import make_job
-from worker import pipeline
+from worker import pipeline, sweeps
 from worker.delivery import Delivery
 from worker.runtime import WorkerRuntime
 
@@ -246,6 +246,47 @@ def test_a_preview_is_a_small_png(rt: WorkerRuntime, discord: FakeDiscord) -> No
     assert isinstance(decode_image(previews[0]), Image.Image)
 
 
+def test_a_result_discord_fails_to_take_is_posted_later_and_once(rt: WorkerRuntime, discord: FakeDiscord) -> None:
+    async def no_wait(_seconds: float) -> None:
+        return None
+
+    rt.delivery.rest.sleep = no_wait  # the in-job backoff (its waits are rest's own tests)
+    reply = dataclasses.replace(discord_reply(), token_expires_at=time.time() - 1)  # a channel post
+    path = f"/channels/{CHANNEL_ID}/messages"
+    discord.fail("POST", path, *[Canned(503, {"message": "503: Service Unavailable"})] * 5)
+    job = queued(rt, reply=reply)
+    assert run(rt, job) == pipeline.DONE
+    done = finished(rt, job)
+    assert done.state == JobState.DONE and "503" in done.undelivered
+    assert rt.store.redeliveries.due() == []  # the next try is not due yet…
+    later = time.time() + redelivery.BACKOFF_S[0] + 1
+    assert sweeps.redeliver_due(rt.store, rt.delivery.result, now=later) == [job.id]  # …and then it is
+    posts = [r for r in discord.requests if r.method == "POST" and r.path == path]
+    assert len(posts) == 6 and posts[-1].files  # five refused in the job, the sixth with the grid
+    assert finished(rt, job).undelivered is None and rt.store.claims.delivered(job.id) is not None
+    assert sweeps.redeliver_due(rt.store, rt.delivery.result, now=later + 3600) == []  # nothing left to post
+    assert len([r for r in discord.requests if r.method == "POST" and r.path == path]) == 6
+
+
+def test_a_post_that_keeps_failing_is_given_up_with_the_reason_kept(rt: WorkerRuntime, discord: FakeDiscord) -> None:
+    async def no_wait(_seconds: float) -> None:
+        return None
+
+    rt.delivery.rest.sleep = no_wait
+    reply = dataclasses.replace(discord_reply(), token_expires_at=time.time() - 1)
+    path = f"/channels/{CHANNEL_ID}/messages"
+    tries = len(redelivery.BACKOFF_S) + 1
+    discord.fail("POST", path, *[Canned(502, {"message": "Bad Gateway"})] * 5 * tries)
+    job = queued(rt, reply=reply)
+    assert run(rt, job) == pipeline.DONE
+    now = time.time()
+    for _ in range(len(redelivery.BACKOFF_S)):
+        now += max(redelivery.BACKOFF_S) + 1
+        assert sweeps.redeliver_due(rt.store, rt.delivery.result, now=now) == []
+    assert rt.store.redeliveries.get(job.id) is None and rt.store.redeliveries.due(now + 10**6) == []
+    assert "502" in finished(rt, job).undelivered and rt.store.claims.delivered(job.id) is None
+
+
 def test_a_result_discord_refuses_for_good_keeps_the_job_done(rt: WorkerRuntime, discord: FakeDiscord) -> None:
 
     reply = dataclasses.replace(discord_reply(), token_expires_at=time.time() - 1)  # past the 15 minutes
@@ -256,3 +297,4 @@ def test_a_result_discord_refuses_for_good_keeps_the_job_done(rt: WorkerRuntime,
     assert done.state == JobState.DONE and "lacks Send Messages" in done.undelivered
     assert rt.store.images.grid(job.id) is not None  # `daydream job` can still write it
     assert done.public()["undelivered"] == done.undelivered
+    assert rt.store.redeliveries.get(job.id) is None  # refused for good: no later try

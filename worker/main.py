@@ -27,7 +27,10 @@ REDIS_WAIT_BACKOFF_S = (0.5, 10.0)  # first and longest wait between pings while
 def _heartbeat(rt: runtime.WorkerRuntime) -> None:
     """One beat: alive, leases renewed, jobs given up in an outage handed back, sweeps."""
     rt.announce()
-    rt.store.leases.renew(rt.name)
+    # Only what this process knows it holds: a lease it took without knowing (the
+    # pick's answer lost in a Redis outage) lapses, and its job is handed on.
+    holding = {j for j in (rt.current_job,) if j} | {j for j, _ in rt.abandoned} | rt.store.dispatch.recently_taken()
+    rt.store.leases.renew(rt.name, only=holding)
     for job_id, attempt in list(rt.abandoned):
         pipeline.hand_back(rt, job_id, attempt, "Redis was unavailable while it ran")
         rt.abandoned.discard((job_id, attempt))
@@ -35,6 +38,7 @@ def _heartbeat(rt: runtime.WorkerRuntime) -> None:
     sweeps.recover_orphans(rt.store, rt.delivery.failure)
     sweeps.expire_stale(rt.store, rt.delivery.failure)
     sweeps.update_waiting_lines(rt.store, rt.delivery.waiting_line)
+    sweeps.redeliver_due(rt.store, rt.delivery.result)
 
 
 def _heartbeat_loop(rt: runtime.WorkerRuntime, stop: threading.Event) -> None:
@@ -64,9 +68,14 @@ def _serve(rt: runtime.WorkerRuntime, burst: bool) -> None:
     """RQ's work loop, started again each time it quits on an error rather than on request."""
     runs = 0
     while True:
-        worker = rt.store.dispatch.worker(
-            rt.name, [rt.spec.name], rq_name=f"{rt.name}.{runs}" if runs else rt.name, lanes=rt.spec.lanes
-        )
+        try:
+            worker = rt.store.dispatch.worker(
+                rt.name, [rt.spec.name], rq_name=f"{rt.name}.{runs}" if runs else rt.name, lanes=rt.spec.lanes
+            )
+        except DaydreamError as exc:  # RQ's Worker talks to Redis as it is made: started in an outage
+            logger.warning("worker %s: cannot start its work loop yet (%s)", rt.name, exc)
+            _wait_for_redis(rt)
+            continue
         if runs == 0:
             logger.info("worker %s ready on queue %r", rt.name, rt.store.dispatch.queue_name(rt.spec.name))
         runs += 1
@@ -87,7 +96,11 @@ def run_worker(
     rt = runtime.build(settings, device, name, model)
     runtime.install(rt)
     stop = threading.Event()
-    rt.announce()
+    _wait_for_redis(rt)  # a worker started while Redis is down waits for it, model loaded
+    try:
+        rt.announce()
+    except DaydreamError as exc:
+        logger.warning("worker %s: could not announce itself yet (%s); its heartbeat will", rt.name, exc)
     beat = threading.Thread(target=_heartbeat_loop, args=(rt, stop), name="daydream-heartbeat", daemon=True)
     beat.start()
     try:

@@ -6,7 +6,8 @@ attempt. `run` is numbered steps, the same for every kind:
 1. load the record, and skip what is settled (a superseded attempt, a
    finished or cancelled job);
 2. check the inputs: what submit checked, now against this engine;
-3. run the kind's handler (worker/handlers.py);
+3. run the kind's handler (worker/handlers.py), then the moderation policy
+   (worker/moderation.py: the image check, spoilers);
 4. store the images where every worker on every host can read them;
 5. deliver the result to Discord (idempotent: a retried job never posts twice);
 6. finish.
@@ -36,6 +37,7 @@ from shared.models import check_servable
 from worker import runtime
 from worker.engines.base import GenerationCancelled, PreviewFn, ProgressFn
 from worker.handlers import HANDLERS, Context, encode
+from worker.moderation import check_result, upload_name
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +78,9 @@ def run(rt: runtime.WorkerRuntime, job_id: str, attempt: int) -> str:
         check_servable(job, rt.spec, rt.engine.count_tokens)
         # 3. Run the kind's handler.
         result = handler(Context(rt.engine, store, rt.settings), job, _progress_reporter(rt, job, attempt))
+        # 3b. The moderation policy: the image check outside NSFW channels, spoilers (worker/moderation.py).
+        checked = ride("checking the images", check_result, rt, job, result)
+        result = checked.result
         # 4. Store, where any worker on any host can read it.
         encoded = encode(result)
         first = result.images[0]
@@ -87,13 +92,21 @@ def run(rt: runtime.WorkerRuntime, job_id: str, attempt: int) -> str:
         # 5. Deliver.
         limit = rt.settings.upload_limit_bytes
         data, filename = encode_for_upload(encoded.shown, limit, stem=messages.file_stem(job), png=encoded.shown_png)
+        filename = upload_name(filename, checked.policy)
         undelivered = None
         try:
             ride("delivering", rt.delivery.result, job, data, filename, result.content, result.components, attempt)
         except DeliveryFailed as exc:
-            # The result exists: keep the job done, say why it is not in the channel.
-            logger.warning("job %s is done but could not be delivered: %s", job_id, exc)
+            # The result exists: keep the job done, say why it is not in the channel,
+            # and, unless Discord refused for good, keep the post for a later try.
             undelivered = str(exc)
+            if exc.permanent:
+                logger.warning("job %s is done but could not be delivered: %s", job_id, exc)
+            else:
+                wait = ride("keeping the post", store.redeliveries.defer, job_id, data, filename,
+                            result.content, result.components)  # fmt: skip
+                logger.warning("job %s is done but could not be delivered (%s); trying again in %.0f s",
+                               job_id, exc, wait)  # fmt: skip
         # 6. Finish.
         ride("finishing", store.finish, job_id, JobState.DONE, attempt=attempt, undelivered=undelivered)
         rt.images_done += len(result.images)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
+from PIL import Image
 
 from shared import fleet, tokens
 from shared.errors import ConfigError
@@ -23,6 +24,7 @@ from shared.store import JobStore
 from worker.delivery import Delivery
 from worker.engines import registry
 from worker.engines.base import Engine
+from worker.imagecheck import ImageCheck
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +70,7 @@ class WorkerRuntime:
     images_done: int = 0
     # (job id, attempt) of jobs given up during a Redis outage: handed back once it is over.
     abandoned: set[tuple[str, int]] = field(default_factory=set)
+    image_check: ImageCheck | None = None  # the NSFW classifier (IMAGE_CHECK); None: results are not scored
 
     @property
     def spec(self) -> ModelSpec:
@@ -112,6 +115,10 @@ def build(settings: Settings, device: str, name: str | None = None, model: str |
     engine = registry.load_engine(entry, device, settings)
     seconds = registry.warm_up(engine)
     logger.info("model warm in %.1f s", seconds)
+    image_check = None
+    if settings.image_check:
+        image_check = ImageCheck(threads=settings.cpu_threads or None)
+        image_check.judge([Image.new("RGB", (64, 64))], 1.0)  # warm: the first call builds its kernels
     tokenizer = engine.tokenizer_json()
     if tokenizer is not None:
         engine.spec = replace(engine.spec, tokenizer=tokens.digest(tokenizer))
@@ -123,6 +130,7 @@ def build(settings: Settings, device: str, name: str | None = None, model: str |
         name=name or f"{socket.gethostname()}.{os.getpid()}.{os.urandom(3).hex()}",
         device=device,
         tokenizer=tokenizer,
+        image_check=image_check,
     )
 
 

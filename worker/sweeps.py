@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 
 from shared import messages
+from shared.errors import DeliveryFailed
 from shared.job import JobRecord, JobState
 from shared.store import MAX_ATTEMPTS, JobStore
 
@@ -20,6 +21,7 @@ MAX_LINE_EDITS = 10  # per round: a long queue is brought up to date over a few 
 logger = logging.getLogger(__name__)
 
 TellFailure = Callable[[JobRecord, str], None]
+Post = Callable[[JobRecord, bytes, str, str, list], object]  # Delivery.result without an attempt
 
 
 def recover_lapsed(store: JobStore, tell_failure: TellFailure | None = None) -> list[str]:
@@ -108,3 +110,34 @@ def update_waiting_lines(store: JobStore, edit: Callable[[JobRecord, str], bool]
             store.claims.note_shown(job.id, line)
             edits += 1
     return edits
+
+
+def redeliver_due(store: JobStore, post: Post, now: float | None = None) -> list[str]:
+    """Results Discord failed to take earlier (shared/redelivery.py), tried again
+    when due, by one live worker each. The delivered marker keeps a post that
+    went through meanwhile from being made twice."""
+    delivered = []
+    for job_id in store.redeliveries.due(now):
+        pending = store.redeliveries.get(job_id)
+        job = store.find(job_id)
+        if pending is None or job is None:
+            store.redeliveries.drop(job_id)
+            continue
+        if not store.claims.claim_sweep("redeliver", job_id, pending.tries):
+            continue
+        try:
+            post(job, pending.data, pending.filename, pending.content, pending.components)
+        except DeliveryFailed as exc:
+            wait = None if exc.permanent else store.redeliveries.failed_again(pending)
+            if wait is None:
+                store.redeliveries.drop(job_id)
+                store.update(job_id, undelivered=str(exc))
+                logger.warning("job %s: gave up posting its result after %d tries: %s", job_id, pending.tries + 1, exc)
+            else:
+                logger.info("job %s: its result still could not be posted (%s); next try in %.0f s", job_id, exc, wait)
+            continue
+        store.redeliveries.drop(job_id)
+        store.update(job_id, undelivered=None)
+        logger.info("job %s: its result was posted on try %d", job_id, pending.tries + 1)
+        delivered.append(job_id)
+    return delivered

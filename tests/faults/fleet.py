@@ -59,7 +59,7 @@ class Fleet:
         self.store = JobStore(self.settings)
 
     # -- workers ---------------------------------------------------------------
-    def start(self, name: str | None = None) -> Worker:
+    def start(self, name: str | None = None, *, wait: bool = True) -> Worker:
         self.starts += 1
         name = name or f"w{self.starts}"
         log = self.log_dir / f"{name}.log"
@@ -74,7 +74,8 @@ class Fleet:
             )
         worker = Worker(name, proc, log)
         self.workers[name] = worker
-        wait_until(lambda: self.announced(name), WORKER_START_S, f"worker {name} to announce itself", proc)
+        if wait:
+            wait_until(lambda: self.announced(name), WORKER_START_S, f"worker {name} to announce itself", proc)
         return worker
 
     def announced(self, name: str) -> bool:
@@ -172,14 +173,14 @@ def rq_ids_waiting(store: JobStore) -> list[str]:
     return [raw.decode() for raw in store.redis.lrange(key, 0, -1)]
 
 
-def take_and_die(redis_url: str) -> subprocess.CompletedProcess[str]:
+def take_and_die(redis_url: str, holder: str = "doomed") -> subprocess.CompletedProcess[str]:
     """A process that takes the next job off the queue, lease and all, through
     the workers' own pick, and dies before doing anything with it: the window
     between RQ's dequeue and "running" in which a worker can be killed."""
     code = (
         "import os, sys; from shared.settings import Settings; from shared.store import JobStore;"
         f"s = JobStore(Settings(redis_url={redis_url!r}, worker_heartbeat_s=1));"
-        "print(s.dispatch.take('doomed', ['embedded']), flush=True); os._exit(0)"
+        f"print(s.dispatch.take({holder!r}, ['embedded']), flush=True); os._exit(0)"
     )
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
 

@@ -110,6 +110,30 @@ def test_a_worker_killed_between_dequeue_and_running_loses_nothing(two_workers: 
     fleet.assert_each_exactly_once([job])
 
 
+def test_a_lease_a_live_worker_took_without_knowing_lapses(two_workers: Fleet) -> None:
+    """The pick ran in Redis but its answer never reached the worker (Redis went
+    down in between, or RQ's copy could not be fetched): the lease names a live
+    worker whose heartbeat must not keep it, or the job waits for ever."""
+    fleet = two_workers
+    names = list(fleet.workers)
+    for name in names:  # nobody takes the job first
+        fleet.signal(name, signal.SIGSTOP)
+    try:
+        [job] = fleet.submit(1)
+        took = take_and_die(fleet.redis.url, holder=names[0])  # as if names[0]'s pick had been lost
+        assert f"{job.id}-0" in took.stdout, took.stderr
+        assert fleet.holder(job.id) == names[0] and fleet.store.get(job.id).state == JobState.QUEUED
+    finally:
+        for name in names:
+            fleet.signal(name, signal.SIGCONT)
+    taken_at = time.monotonic()
+    wait_until(lambda: fleet.store.get(job.id).attempts == 1, 60, "the unknown lease to lapse and its job re-queued")
+    assert time.monotonic() - taken_at < requeue_bound_s(fleet)
+    [done] = fleet.wait_all([job])
+    assert done.state == JobState.DONE and done.attempts == 1
+    fleet.assert_each_exactly_once([job])
+
+
 def test_a_frozen_worker_resumes_and_writes_nothing(two_workers: Fleet) -> None:
     fleet = two_workers
     [job] = fleet.submit(1, steps=LONG_STEPS * 2)
@@ -197,6 +221,32 @@ def test_redis_killed_and_restarted_mid_run(two_workers: Fleet, tmp_path: Path) 
     # Every worker survived it, model loaded: same processes.
     assert {w.name: w.pid for w in fleet.workers.values() if w.alive} == pids
     fleet.assert_each_exactly_once(jobs)
+
+
+def test_a_worker_whose_redis_dies_while_it_loads_its_model_waits_and_serves(two_workers: Fleet) -> None:
+    fleet = two_workers
+    others = [name for name, w in fleet.workers.items() if w.alive]
+    for name in others:  # the new worker must be the one that serves
+        fleet.signal(name, signal.SIGSTOP)
+    try:
+        new = fleet.start(wait=False)
+        wait_until(lambda: "loading model" in new.tail(200), 60, "the new worker to reach Redis and load", new.proc)
+        fleet.redis.kill()  # while the model loads (or just after: the work loop rides it out too)
+        wait_until(
+            lambda: "the model stays loaded" in new.tail(200) or "Redis unavailable" in new.tail(200) or not new.alive,
+            60,
+            "the new worker to notice the outage",
+        )
+        assert new.alive, new.tail()
+        fleet.redis.start()
+        wait_until(lambda: fleet.announced(new.name), 60, "the new worker to announce itself", new.proc)
+        [job] = fleet.submit(1)
+        [done] = fleet.wait_all([job])
+        assert done.state == JobState.DONE and done.worker == new.name
+    finally:
+        for name in others:
+            fleet.signal(name, signal.SIGCONT)
+    fleet.assert_each_exactly_once([job])
 
 
 def test_fifty_submits_at_once_admit_exactly_the_limit(two_workers: Fleet) -> None:

@@ -33,7 +33,8 @@ test can check it against Discord's OpenAPI description.
 
 Members act through it: `slash_command` (in a channel, a thread or the bot's
 DM), `click`, `react`, `post_as`; `add_thread`, `add_forum`, `add_forum_post`
-make channels; `request_reconnect` and `invalidate_sessions` drive the gateway.
+make channels (`add_text_channel(name, nsfw=True)` an age-restricted one, `set_nsfw` marks one);
+`add_member(name, permissions=MANAGE_GUILD)` makes an admin; `request_reconnect` and `invalidate_sessions` drive the gateway.
 
 The layers, each a module: `core` (state, queries, waiting) → `payloads`
 (Discord's JSON) → `gateway` → `messages` (with `validation`: what Discord
@@ -66,6 +67,7 @@ from .constants import (
     INVALID_REQUEST_LIMIT,
     INVALID_REQUEST_WINDOW_S,
     LOADING,
+    MANAGE_GUILD,
     MANAGE_MESSAGES,
     MEMBER_ID,
     MESSAGE_COMPONENT,
@@ -115,6 +117,7 @@ __all__ = [
     "INVALID_REQUEST_LIMIT",
     "INVALID_REQUEST_WINDOW_S",
     "LOADING",
+    "MANAGE_GUILD",
     "MANAGE_MESSAGES",
     "MEMBER_ID",
     "MESSAGE_COMPONENT",

@@ -41,6 +41,25 @@ class Channels(Messages):
             raise LookupError(f"channel {parent_id} is not a text channel")
         return await self._new_thread(name, parent_id, owner or self.member)
 
+    async def add_text_channel(self, name: str, *, nsfw: bool = False) -> int:
+        """Another text channel, announced by CHANNEL_CREATE; `nsfw`: marked age-restricted."""
+        channel_id = self._snowflake()
+        channel = {**self._channel(channel_id, name, len(self.channels)), "nsfw": nsfw}
+        self.channels[channel_id] = channel
+        await self._dispatch_with_intent(INTENT_GUILDS, "CHANNEL_CREATE", channel)
+        self._changed()
+        return channel_id
+
+    async def set_nsfw(self, channel_id: int, nsfw: bool) -> None:
+        """Mark a channel age-restricted (CHANNEL_UPDATE). Discord keeps the flag on text,
+        voice and forum channels; a thread has none (it follows its parent) and a DM none."""
+        channel = self.channels.get(channel_id)
+        if channel is None or channel["type"] in THREAD_TYPES:
+            raise ApiError(400, "Invalid Form Body: nsfw is not a field of this channel type", 50035)
+        channel["nsfw"] = nsfw
+        await self._dispatch_with_intent(INTENT_GUILDS, "CHANNEL_UPDATE", channel)
+        self._changed()
+
     async def add_forum(self, name: str) -> int:
         """A forum channel (type 15): members post in it; nobody sends messages to it directly."""
         channel_id = self._snowflake()

@@ -70,6 +70,7 @@ AUTOCOMPLETE_RESULT = 8
 MODAL = 9
 
 # Permissions.
+MANAGE_GUILD = 1 << 5  # Manage Server: what makes a member a Daydream admin
 ADD_REACTIONS = 1 << 6
 VIEW_CHANNEL = 1 << 10
 SEND_MESSAGES = 1 << 11

@@ -77,6 +77,7 @@ class StandinCore:
         self.users: dict[int, User] = {u.id: u for u in (self.bot_user, self.member)}
         self.channels: dict[int, Json] = {channel_id: self._channel(channel_id, "general", 0)}
         self.dm_channels: dict[int, Json] = {}  # the bot's DM channels, opened by `POST /users/@me/channels`
+        self.member_permissions: dict[int, int] = {}  # members with more than TEXT_PERMISSIONS (admins)
         self.dms_closed: set[int] = set()  # users whose DMs are closed to the bot (Discord answers 50007)
         self.joined_at = datetime.now(UTC).isoformat()
 
@@ -181,9 +182,12 @@ class StandinCore:
         channel_id = self.dm_channel_id(user)
         return [] if channel_id is None else self.messages(channel_id, include_deleted=include_deleted)
 
-    def add_member(self, username: str) -> User:
+    def add_member(self, username: str, *, permissions: int = 0) -> User:
+        """A member; `permissions`: what they hold beyond a member's (MANAGE_GUILD makes an admin)."""
         user = User(self._snowflake(), username)
         self.users[user.id] = user
+        if permissions:
+            self.member_permissions[user.id] = TEXT_PERMISSIONS | permissions
         return user
 
     # --- waiting (driven by the stand-in's own state changes, no polling) --------

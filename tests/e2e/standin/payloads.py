@@ -229,7 +229,7 @@ class Payloads(StandinCore):
             "guild_id": str(self.guild_id),
             "channel": {**channel, "permissions": str(TEXT_PERMISSIONS)},
             "channel_id": str(channel_id),
-            "member": self._member(user, permissions=TEXT_PERMISSIONS),
+            "member": self._member(user, permissions=self.member_permissions.get(user.id, TEXT_PERMISSIONS)),
             "token": token,
             "version": 1,
             "app_permissions": str(self.bot_permissions),
