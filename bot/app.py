@@ -12,10 +12,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import (  # noqa: F401 - admin_* add their /admin commands
+# admin_* add their /admin commands; edits the openers of Vary (Region) and Custom Zoom
+from bot import (  # noqa: F401
     admin_defaults,
     admin_moderation,
     admin_queue,
+    edits,
     endpoint,
     replies,
 )
@@ -24,7 +26,9 @@ from bot.admin import ADMIN
 from bot.buttons import ResultButton
 from bot.cancel import CancelCog
 from bot.confirm import ConfirmButton
+from bot.downloads import Downloader
 from bot.imagine import ImagineCog
+from bot.inputs import InputsCog
 from bot.lanes import LanesCog
 from bot.reactions import ReactionsCog
 from bot.settings import SettingsButton, SettingsCog, SettingsSelect
@@ -86,6 +90,7 @@ class DaydreamBot(commands.Bot):
         self.store = store  # synchronous: never called on the event loop; the cogs use `jobs`
         self.jobs = AsyncStore(store)
         self.sync = sync
+        self.downloads = Downloader(settings)  # input images (bot/downloads.py)
 
     async def setup_hook(self) -> None:
         # Buttons first: they must work on every earlier message, before any event arrives.
@@ -97,6 +102,7 @@ class DaydreamBot(commands.Bot):
         await self.add_cog(CancelCog(self.settings, self.jobs))
         await self.add_cog(LanesCog(self.jobs))
         await self.add_cog(SettingsCog(self))  # /settings /prefer /info /show
+        await self.add_cog(InputsCog(self.settings, self.jobs))  # /blend, /describe
         if ADMIN.commands:  # /admin …, as the features registered them (bot/admin_*.py)
             self.tree.add_command(ADMIN)
         if self.sync is not False:
@@ -118,6 +124,10 @@ class DaydreamBot(commands.Bot):
         synced = await self.tree.sync(guild=guild)
         logger.info("synced %d slash command(s) %s: %s", len(synced), where, ", ".join(c.name for c in synced))
         return True
+
+    async def close(self) -> None:
+        await self.downloads.close()
+        await super().close()
 
     async def on_ready(self) -> None:
         logger.info("connected as %s (id %s) to %d server(s)", self.user, self.user and self.user.id, len(self.guilds))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 
 import discord
@@ -19,7 +20,7 @@ from shared.builders import child_job
 from shared.components import CANCEL_EMOJI, MAX_PER_ROW, MAX_ROWS
 from shared.custom_id import PATTERN, Action, ButtonRef, decode, encode
 from shared.errors import DaydreamError, InvalidRequest, JobNotFound, QueueFull
-from shared.job import JobRecord
+from shared.job import JobRecord, ReplyTarget
 from shared.settings import Settings
 from shared.store import WaitingStatus
 
@@ -69,7 +70,19 @@ class ResultButton(discord.ui.DynamicItem[discord.ui.Button], template=PATTERN):
         if self.ref.action is Action.CANCEL:
             await cancel_by_button(interaction, self.ref.job_id, bot.settings, bot.jobs)
             return
+        opener = OPENERS.get(self.ref.action)
+        if opener is not None:  # it answers with a select or a modal, not a job (bot/edits.py)
+            await opener(interaction, self.ref, bot.settings, bot.jobs)
+            return
         await handle_click(interaction, self.ref, bot.settings, bot.jobs)
+
+
+# Actions whose click opens something (a select, a modal) before any job: filled by the
+# features that own them (bot/edits.py), so this module needs not know them.
+Opener = Callable[[discord.Interaction, ButtonRef, Settings, AsyncStore], Awaitable[None]]
+OPENERS: dict[Action, Opener] = {}
+# build(parent, user_id, reply, lane) -> the child's record; None: the button's own (child_job).
+Build = Callable[[JobRecord, int, ReplyTarget, str], JobRecord]
 
 
 def cancel_view(job_id: str) -> discord.ui.View:
@@ -120,9 +133,15 @@ async def cancel_by_button(
         await replies.tell_privately(interaction, messages.GENERIC_ERROR)
 
 
-async def handle_click(interaction: discord.Interaction, ref: ButtonRef, settings: Settings, store: AsyncStore) -> None:
-    """Turn a click into a child job owned by the clicker. Every failure is
-    answered ephemerally: discord.py only logs what escapes a dynamic item."""
+async def handle_click(
+    interaction: discord.Interaction,
+    ref: ButtonRef,
+    settings: Settings,
+    store: AsyncStore,
+    build: Build | None = None,
+) -> None:
+    """Turn a click (or a modal's submit) into a child job owned by the clicker. Every
+    failure is answered ephemerally: discord.py only logs what escapes a dynamic item."""
     # 1. The result must be deliverable here after the 15-minute token expires.
     refusal = permissions.missing_bot_permissions(interaction)
     if refusal:
@@ -130,13 +149,13 @@ async def handle_click(interaction: discord.Interaction, ref: ButtonRef, setting
         return
 
     # 1b. Remix mode: V1–V4, 🔄 and Vary open a modal to edit the prompt first (bot/remix.py).
-    if ref.action in remix.REMIXABLE and await remix.is_on(store, interaction.user.id):
+    if build is None and ref.action in remix.REMIXABLE and await remix.is_on(store, interaction.user.id):
         await remix.open_modal(interaction, ref, settings, store)
         return
 
     # 2. Acknowledge silently within 3 s: the message with the buttons stays as it is.
     await interaction.response.defer()
-    await queue_click(interaction, ref, settings, store)
+    await queue_click(interaction, ref, settings, store, build=build)
 
 
 async def queue_click(
@@ -145,9 +164,11 @@ async def queue_click(
     settings: Settings,
     store: AsyncStore,
     remix_text: str | None = None,
+    build: Build | None = None,
 ) -> None:
     """Steps 3–6 of a click, once it is acknowledged; `remix_text`: the prompt the
-    Remix modal returned, which the child takes instead of its parent's."""
+    Remix modal returned, which the child takes instead of its parent's; `build`: an
+    edit's own record (bot/edits.py), instead of the button's."""
     claim: tuple[str, str, int, str] | None = None  # "U<i> of the parent", reserved for the child
     submitted = False
     try:
@@ -159,7 +180,10 @@ async def queue_click(
         reply = replies.reply_target(interaction, settings.token_lifetime_s)
         roles = permissions.roles_of(interaction.user)
         lane = await store.resolve_lane(user_id, roles, None)
-        child = child_job(parent, ref.action, ref.index, user_id=user_id, settings=settings, reply=reply, lane=lane)
+        if build is not None:
+            child = build(parent, user_id, reply, lane)
+        else:
+            child = child_job(parent, ref.action, ref.index, user_id=user_id, settings=settings, reply=reply, lane=lane)
         child.venue = moderation.venue_of(interaction)  # judged where it is posted
         if remix_text is not None:
             child = remix.remixed(child, ref.action, remix_text)

@@ -12,20 +12,27 @@ from discord.ext import commands
 from bot import moderation, permissions, replies
 from bot.buttons import cancel_each_view, cancel_view
 from bot.confirm import ask_to_confirm
+from bot.downloads import fetch_images, precheck
 from bot.store import AsyncStore
 from shared import messages
-from shared.errors import DaydreamError, PromptBlocked, QueueFull
+from shared.builders import check_image_prompt, with_inputs
+from shared.errors import DaydreamError, InvalidRequest, PromptBlocked, QueueFull
 from shared.flags import option_description
 from shared.job import JobRecord
 from shared.models import model_name
 from shared.resolution import resolve_in
 from shared.settings import Settings
+from shared.uploads import split_links
 
 logger = logging.getLogger(__name__)
 
 # Discord caps option descriptions at 100 characters; the full list is in the error text.
 PROMPT_HELP = option_description()
 RESOLVE_BEFORE_DEFER_S = 1.5  # Discord wants an answer within 3 s
+ATTACHMENTS_CANNOT_WAIT = (
+    "This prompt makes more jobs than this channel queues without asking, and an attached image cannot wait "
+    "for that question: start the prompt with the image's link instead, or ask for fewer jobs."
+)
 
 
 def resolution_of(interaction: discord.Interaction, text: str, settings: Settings, store: AsyncStore):
@@ -43,17 +50,35 @@ def resolution_of(interaction: discord.Interaction, text: str, settings: Setting
 
 
 async def imagine(
-    interaction: discord.Interaction, text: str, settings: Settings, store: AsyncStore, *, confirmed: bool = False
+    interaction: discord.Interaction,
+    text: str,
+    settings: Settings,
+    store: AsyncStore,
+    attachments: list[discord.Attachment] | None = None,
+    *,
+    confirmed: bool = False,
 ) -> None:
-    """The whole command. Steps 1–2 answer at once; everything slow comes after the defer."""
-    # 1. Resolve the prompt with the user's settings: a typo is answered privately, before anything is
-    #    queued. The settings are a Redis read away; should Redis be slow, acknowledge in time first.
+    """The whole command. Steps 1–2 answer at once; everything slow comes after the defer.
+    Image prompts: `attachments`, and Discord CDN links at the start of `text`."""
+    attachments = attachments or []
+    full_text = text
+    # 1. The image prompts' hosts, declared sizes and types (no download yet).
+    try:
+        links, text = split_links(text)
+        precheck(links, attachments, settings)
+    except InvalidRequest as exc:
+        await replies.tell_privately(interaction, str(exc))
+        return
+    # 1b. Resolve the prompt with the user's settings: a typo is answered privately, before anything is
+    #     queued. The settings are a Redis read away; should Redis be slow, acknowledge in time first.
     pending = asyncio.ensure_future(resolution_of(interaction, text, settings, store))
     done, _ = await asyncio.wait({pending}, timeout=RESOLVE_BEFORE_DEFER_S)
     if not done:
         await interaction.response.defer(thinking=True)
     try:
         resolution = await pending
+        for job in resolution.jobs:
+            check_image_prompt(job.params, len(links) + len(attachments))
     except DaydreamError as exc:
         await _refuse(interaction, str(exc), first=interaction.response.is_done())
         return
@@ -66,9 +91,12 @@ async def imagine(
 
     # 2b. Many jobs from one command ({a, b}, --repeat): the user confirms first.
     if resolution.needs_confirmation and not confirmed:
+        if attachments:
+            await _refuse(interaction, ATTACHMENTS_CANNOT_WAIT, first=interaction.response.is_done())
+            return
         if interaction.response.is_done():
             await _refuse(interaction, "", first=True, quiet=True)
-        await ask_to_confirm(interaction, text, resolution, store)
+        await ask_to_confirm(interaction, full_text, resolution, store)
         return
 
     # 3. Acknowledge: Redis and Discord round trips below may take longer than 3 s.
@@ -87,17 +115,30 @@ async def imagine(
     except DaydreamError as exc:
         await _refuse(interaction, str(exc), first=True)
         return
+    # 3c. The image prompts, downloaded and checked (time-limited), once for all the jobs.
+    try:
+        images = await fetch_images(interaction, links, attachments, settings) if links or attachments else []
+    except DaydreamError as exc:
+        await _refuse(interaction, str(exc), first=True)
+        return
     roles = permissions.roles_of(interaction.user)
     for n, job in enumerate(resolution.jobs):
-        if not await queue_one(interaction, job, store, roles, first=n == 0):
+        if not await queue_one(interaction, job, store, roles, first=n == 0, stored=with_inputs(job, images)):
             return
 
 
 async def queue_one(
-    interaction: discord.Interaction, job: JobRecord, store: AsyncStore, roles: frozenset[int], *, first: bool
+    interaction: discord.Interaction,
+    job: JobRecord,
+    store: AsyncStore,
+    roles: frozenset[int],
+    *,
+    first: bool,
+    stored: list[tuple[str, bytes]] | None = None,
 ) -> bool:
     """Show one job's waiting line (the deferred message for the first, a follow-up
-    for the others) and queue it. False when it was refused (and the user told)."""
+    for the others) and queue it, its input images (`stored`) beside it first. False
+    when it was refused (and the user told)."""
     try:
         # 5. Redis reachable, a worker for the model, a prompt the model can take?
         status = await store.prepare(job)
@@ -112,7 +153,10 @@ async def queue_one(
             waiting = await interaction.followup.send(
                 line, allowed_mentions=replies.only_mention(job.user_id), view=cancel_view(job.id), wait=True
             )
-        # 7. Queue it. The workers keep the line up to date, then edit it (`@original`) with progress.
+        # 7. Queue it (its images beside it first). The workers keep the line up to date, then
+        #    edit it (`@original`) with progress.
+        if stored:
+            await store.put_inputs(job.id, stored)
         await store.submit(job, waiting.id, roles, shown=line)
     except QueueFull as exc:
         await _refuse(interaction, str(exc), first, view=cancel_each_view(exc.jobs))
@@ -170,6 +214,10 @@ class ImagineCog(commands.Cog):
         self.store = store
 
     @app_commands.command(name="imagine", description="Create four images from a text prompt.")
-    @app_commands.describe(prompt=PROMPT_HELP)
-    async def imagine_command(self, interaction: discord.Interaction, prompt: str) -> None:
-        await imagine(interaction, prompt, self.settings, self.store)
+    @app_commands.describe(
+        prompt=PROMPT_HELP, image="An image prompt: its composition and colours (weigh it with --iw)"
+    )
+    async def imagine_command(
+        self, interaction: discord.Interaction, prompt: str, image: discord.Attachment | None = None
+    ) -> None:
+        await imagine(interaction, prompt, self.settings, self.store, [image] if image is not None else None)

@@ -106,3 +106,17 @@ class AsyncStore:
 
     async def release_child(self, parent_id: str, action: str, index: int, job_id: str) -> None:
         await self._call(self.sync.claims.release_child, parent_id, action, index, job_id)
+
+    # -- images (issue 19: the region picker's preview) ------------------------------
+    async def image(self, job_id: str, index: int) -> bytes | None:
+        """Image `index` of a job's result; None once expired."""
+        return await self._call(self.sync.images.image, job_id, index)
+
+    async def put_inputs(self, job_id: str, images: list[tuple[str, bytes]]) -> None:
+        """A job's input images (Daydream's own PNGs), stored before it is submitted."""
+
+        def put() -> None:
+            for name, data in images:
+                self.sync.images.put_input(job_id, name, data)
+
+        await self._call(put)

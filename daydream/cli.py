@@ -13,7 +13,19 @@ import argparse
 import logging
 import sys
 
-from daydream import admin, admin_queue, inspect, lanes, models, moderation, personal, serve, submit  # noqa: F401 - moderation adds `admin` subcommands
+from daydream import (  # noqa: F401 - moderation adds `admin` subcommands
+    admin,
+    admin_queue,
+    edit,
+    inputs,
+    inspect,
+    lanes,
+    models,
+    moderation,
+    personal,
+    serve,
+    submit,
+)
 from shared.errors import DaydreamError
 from shared.settings import Settings, load_dotenv
 
@@ -21,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 QUIET_COMMANDS = {"imagine", "upscale", "vary", "reroll", "job", "status", "cancel", "admin", "models"}
 QUIET_COMMANDS |= {"settings", "prefer", "info", "show"}
+QUIET_COMMANDS |= set(edit.COMMANDS) | set(inputs.COMMANDS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_wait_options(p)
     models.add_model_option(p, "the model to draw with")
     submit.add_resolution_options(p)
+    inputs.add_image_options(p)
     submit.add_venue_options(p)
     p.set_defaults(func=submit.cmd_imagine)
 
@@ -90,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_parser(sub)
 
     admin.add_parser(sub)
+    edit.add_parser(sub)
+    inputs.add_parser(sub)
 
     p = sub.add_parser("train-embedded", help="(re)train the embedded model; extra arguments go to the trainer")
     p.add_argument("train_args", nargs=argparse.REMAINDER)

@@ -9,9 +9,11 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
-from shared.builders import child_job
+from shared.builders import check_image_prompt, child_job, with_inputs
 from shared.custom_id import Action
 from shared.errors import DaydreamError, InvalidRequest, QueueUnavailable
 from shared.flags import help_text
@@ -75,10 +77,14 @@ def write_result(store: JobStore, job: JobRecord, out: Path | None) -> Path | No
     return out
 
 
-def _finish(store: JobStore, job: JobRecord, args: argparse.Namespace) -> int:
+def _finish(
+    store: JobStore, job: JobRecord, args: argparse.Namespace, show: Callable[[JobRecord], None] | None = None
+) -> int:
     written = write_result(store, job, getattr(args, "output", None))
     if args.json:
         print(json.dumps(job.public()))
+    elif job.state == JobState.DONE and show is not None:
+        show(job)  # a result that is text (/describe's prompts)
     elif job.state == JobState.DONE:
         took = (job.finished_at or 0) - (job.started_at or 0)
         where = f" → {written}" if written else ""
@@ -174,19 +180,32 @@ def check_output(path: Path | None) -> None:
         raise InvalidRequest(f"-o {path}: cannot write there ({exc.strerror or exc}).") from None
 
 
-def submit_and_wait(store: JobStore, job: JobRecord, args: argparse.Namespace) -> int:
+def submit_and_wait(
+    store: JobStore,
+    job: JobRecord,
+    args: argparse.Namespace,
+    inputs: list[tuple[str, bytes]] | None = None,
+    show: Callable[[JobRecord], None] | None = None,
+) -> int:
+    """`inputs`: (name, PNG) of the job's input images, stored beside it first."""
     check_output(getattr(args, "output", None))
     _await_worker(store, job.model, args.worker_timeout)
+    for name, data in inputs or []:
+        store.images.put_input(job.id, name, data)
     store.submit(job)
     if args.detach:
         print(json.dumps(store.get(job.id).public()) if args.json else job.id)
         return 0
-    return _finish(store, _wait_for(store, job, args), args)
+    return _finish(store, _wait_for(store, job, args), args, show)
 
 
 def cmd_imagine(args: argparse.Namespace, settings: Settings) -> int:
     """`daydream imagine`: resolve like /imagine (shared/resolution.py), then queue every
-    job it makes and wait for each; `--dry-run` prints them instead, one JSON line each."""
+    job it makes and wait for each; `--dry-run` prints them instead, one JSON line each.
+    Image prompts: `--image FILE` (and `--iw`)."""
+    from daydream import inputs  # image prompts (issue 19)
+
+    images = inputs.image_files(args, settings)
     store = JobStore(settings)
     model = model_name(getattr(args, "model", None) or settings.model)
     try:
@@ -199,6 +218,10 @@ def cmd_imagine(args: argparse.Namespace, settings: Settings) -> int:
         raise
     except QueueUnavailable as exc:
         raise QueueUnavailable(QueueUnavailable.NOT_QUEUED) from exc
+    for job in resolution.jobs:
+        if getattr(args, "iw", None) is not None:
+            job.params = replace(job.params, image_weight=args.iw)
+        check_image_prompt(job.params, len(images))
     if getattr(args, "dry_run", False):
         for job in resolution.jobs:
             print(json.dumps(describe(job, store.dispatch.spec(job.model)), ensure_ascii=False))
@@ -212,11 +235,11 @@ def cmd_imagine(args: argparse.Namespace, settings: Settings) -> int:
         if guild is not None or channel is not None or args.user is not None:
             store.moderation.screen(job)
     if len(resolution.jobs) == 1:
-        return submit_and_wait(store, resolution.jobs[0], args)
-    return _submit_all(store, resolution.jobs, args)
+        return submit_and_wait(store, resolution.jobs[0], args, with_inputs(resolution.jobs[0], images))
+    return _submit_all(store, resolution.jobs, args, images)
 
 
-def _submit_all(store: JobStore, jobs: list[JobRecord], args: argparse.Namespace) -> int:
+def _submit_all(store: JobStore, jobs: list[JobRecord], args: argparse.Namespace, images: list | None = None) -> int:
     """Several jobs (`{a, b}`, `--repeat`): queue them all, then wait for each in turn;
     `-o grid.png` writes grid-1.png, grid-2.png …"""
     out: Path | None = getattr(args, "output", None)
@@ -224,6 +247,8 @@ def _submit_all(store: JobStore, jobs: list[JobRecord], args: argparse.Namespace
     for model in sorted({j.model for j in jobs}):
         _await_worker(store, model, args.worker_timeout)
     for job in jobs:
+        for name, data in with_inputs(job, images or []):
+            store.images.put_input(job.id, name, data)
         store.submit(job)
     if args.detach:
         for job in jobs:

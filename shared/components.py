@@ -32,15 +32,51 @@ def grid_components(job_id: str) -> list[dict[str, Any]]:
     return [{"type": ACTION_ROW, "components": upscale}, {"type": ACTION_ROW, "components": vary}]
 
 
-def upscale_components(job_id: str) -> list[dict[str, Any]]:
-    """Under a single upscaled image, as in Midjourney."""
-    row = [
+def upscale_components(job_id: str, width: int | None = None, height: int | None = None) -> list[dict[str, Any]]:
+    """Under a single upscaled image, as in Midjourney: Vary, Upscale, Zoom Out, Pan
+    and (when the image is not square) Make Square — five rows at most."""
+    vary = [
         _button("Vary (Strong)", encode(Action.VARY_STRONG, job_id, 0)),
         _button("Vary (Subtle)", encode(Action.VARY_SUBTLE, job_id, 0)),
+        _button("Vary (Region)", encode(Action.VARY_REGION, job_id, 0)),
+    ]
+    upscale = [
         _button("Upscale (Subtle)", encode(Action.UPSCALE_SUBTLE, job_id, 0)),
         _button("Upscale (Creative)", encode(Action.UPSCALE_CREATIVE, job_id, 0)),
     ]
-    return [{"type": ACTION_ROW, "components": row}]
+    zoom = [
+        _button("Zoom Out 2x", encode(Action.ZOOM_2, job_id, 0)),
+        _button("Zoom Out 1.5x", encode(Action.ZOOM_15, job_id, 0)),
+        _button("Custom Zoom", encode(Action.ZOOM_CUSTOM, job_id, 0)),
+    ]
+    pan = [_button(None, encode(action, job_id, 0), emoji=emoji) for action, emoji in PAN_BUTTONS]
+    rows = [vary, upscale, zoom, pan]
+    if width is None or height is None or width != height:
+        rows.append([_button("Make Square", encode(Action.SQUARE, job_id, 0))])
+    return [{"type": ACTION_ROW, "components": row} for row in rows]
+
+
+PAN_BUTTONS = (
+    (Action.PAN_LEFT, "\N{LEFTWARDS BLACK ARROW}"),
+    (Action.PAN_RIGHT, "\N{BLACK RIGHTWARDS ARROW}"),
+    (Action.PAN_UP, "\N{UPWARDS BLACK ARROW}"),
+    (Action.PAN_DOWN, "\N{DOWNWARDS BLACK ARROW}"),
+)
+SELECT = 3  # a string select menu
+
+
+def region_select_components(job_id: str, cells: int = 16) -> list[dict[str, Any]]:
+    """Vary (Region)'s select: the numbered cells of the preview, several at once."""
+    options = [{"label": f"Cell {i}", "value": str(i)} for i in range(1, cells + 1)]
+    select = {
+        "type": SELECT,
+        "custom_id": encode(Action.REGION_SELECT, job_id, 0),
+        "placeholder": "Cells to repaint",
+        "min_values": 1,
+        "max_values": cells - 1,  # all of them would be Vary (Strong)
+        "options": options,
+    }
+    return [{"type": ACTION_ROW, "components": [select]}]
 
 
 def cancel_components(job_id: str) -> list[dict[str, Any]]:
@@ -57,3 +93,10 @@ def cancel_each_components(jobs: list[tuple[str, str]]) -> list[dict[str, Any]]:
     return [
         {"type": ACTION_ROW, "components": buttons[i : i + MAX_PER_ROW]} for i in range(0, len(buttons), MAX_PER_ROW)
     ]
+
+
+def describe_components(job_id: str) -> list[dict[str, Any]]:
+    """Under a /describe answer, as in Midjourney: 1–4 imagine that prompt, 🔄 describes again."""
+    picks = [_button(str(i), encode(Action.DESCRIBE_PICK, job_id, i)) for i in range(1, 5)]
+    picks.append(_button(None, encode(Action.REROLL, job_id, 0), emoji=REROLL_EMOJI))
+    return [{"type": ACTION_ROW, "components": picks}]

@@ -24,6 +24,19 @@ class Action(StrEnum):
     UPSCALE_SUBTLE = "us"
     UPSCALE_CREATIVE = "uc"
     CANCEL = "x"  # ❌ under a waiting or running job's message, or in a Queue full answer
+    # Under an upscale (issue 19): edits of its one image.
+    VARY_REGION = "vr"  # opens the region select (a private message with the numbered cells)
+    REGION_SELECT = "rs"  # the region select itself: its values are the cells
+    ZOOM_2 = "z2"
+    ZOOM_15 = "z15"
+    ZOOM_CUSTOM = "zc"  # opens the Custom Zoom modal
+    PAN_LEFT = "pl"
+    PAN_RIGHT = "pr"
+    PAN_UP = "pu"
+    PAN_DOWN = "pd"
+    SQUARE = "sq"
+    # Under a /describe answer (issue 19): imagine prompt 1–4 (the index).
+    DESCRIBE_PICK = "dp"
     APPEAL = "ap"  # under a blocked prompt's answer: the case goes to the mod log
     ALLOW = "al"  # in the mod log: the moderator lets the held job run
     UPHOLD = "uh"  # in the mod log: the block stands

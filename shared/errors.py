@@ -104,6 +104,15 @@ class UnknownLora(Unsupported):
         self.available = available
 
 
+class BadImage(InvalidRequest):
+    """An input image (an attachment or a link) that Daydream will not read: the
+    wrong kind of file, too large, too many pixels, or from a host it does not fetch from."""
+
+    def __init__(self, source: str, message: str) -> None:
+        super().__init__(message)
+        self.source = source  # the file name or the link, as the user gave it
+
+
 class PromptBlocked(NotAllowed):
     """A server's word filter matched the prompt (shared/wordfilter.py); nothing was queued.
     `job_id`: the held case an appeal names; `cooldown_s`: the cooldown this block began."""

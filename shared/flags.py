@@ -196,6 +196,17 @@ FLAGS: tuple[Flag, ...] = (
         cap="max_repeat",
     ),
     Flag(
+        "iw",
+        (),
+        Kind.FLOAT,
+        "a number from 0 to 3",
+        "1.5",
+        "with image prompts: how much the images count against the text (image-to-image strength)",
+        low=0,
+        high=3,
+        default="1",
+    ),
+    Flag(
         "lora",
         (),
         Kind.LORA,

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from shared import record
+from shared.edits import Edit
 from shared.loras import LoraRef
 from shared.params import Params, PromptPart
 
@@ -26,6 +27,15 @@ class JobKind(StrEnum):
     UPSCALE = "upscale"
     VARIATION = "variation"
     REROLL = "reroll"
+    REGION = "region"  # Vary (Region): repaint some cells of one image
+    ZOOM = "zoom"  # Zoom Out 2x / 1.5x / Custom: paint a border around it
+    PAN = "pan"  # ⬅ ➡ ⬆ ⬇: paint a strip on one side
+    SQUARE = "square"  # Make Square: outpaint to 1:1
+    BLEND = "blend"  # /blend: four images mixing 2–5 input images
+    DESCRIBE = "describe"  # /describe: four prompts for an input image
+
+
+EDIT_KINDS = frozenset({JobKind.REGION, JobKind.ZOOM, JobKind.PAN, JobKind.SQUARE})
 
 
 class JobState(StrEnum):
@@ -79,6 +89,7 @@ class InputImage:
     role: str = "image"  # image | mask
     width: int | None = None
     height: int | None = None
+    job: str | None = None  # stored under this job's id (🔄 of /describe reads its parent's); None: the job's own
     unknown: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # record.py
 
 
@@ -128,6 +139,8 @@ class JobRecord:
     inputs: list[InputImage] = field(default_factory=list)
     loras: list[LoraRef] = field(default_factory=list)  # applied, in order (shared/loras.py)
     reply: ReplyTarget = field(default_factory=ReplyTarget)
+    edit: Edit | None = None  # what a region / zoom / pan / square job changes (shared/edits.py)
+    described: list[str] = field(default_factory=list)  # what /describe found: its four prompts
     venue: Venue = field(default_factory=Venue)  # where the moderation policy judges it
     # The weighted parts (`a::2 b::-0.5`, each `--no` thing at -0.5); empty in records of
     # earlier versions: `prompt` at weight 1 and `negative_prompt` then (weighted_prompts).
@@ -186,4 +199,6 @@ class JobRecord:
             "message_id": self.reply.message_id,
             "prompts": [{"text": p.text, "weight": p.weight} for p in self.weighted_prompts()],
             "remix": self.remix,
+            "edit": record.dump(self.edit) if self.edit is not None else None,
+            "described": list(self.described),
         }

@@ -32,7 +32,11 @@ NOT_AN_ADMIN = (
 
 # -- the status line -----------------------------------------------------------
 def title(job: JobRecord) -> str:
-    """How Discord messages name a job: `**prompt**`."""
+    """How Discord messages name a job: `**prompt**` (`**/blend** (2 images)` without one)."""
+    if not job.prompt:
+        named = wordless_title(job)
+        if named is not None:
+            return named
     return f"**{job.prompt}**"
 
 
@@ -95,6 +99,8 @@ def result(job: JobRecord) -> str:
         return f"{title(job)} - Remix ({str(job.remix).title()}) by {mention(job)}{lane}"
     if job.kind == JobKind.VARIATION:
         return f"{title(job)} - Variations by {mention(job)}{lane}"
+    if job.kind in EDIT_TITLES:
+        return f"{title(job)} - {edit_title(job)} by {mention(job)}{lane}"
     return f"{title(job)} - {mention(job)}{lane}"
 
 
@@ -353,3 +359,29 @@ def confirm_many(jobs: list, limits) -> str:
 
 
 EXPIRED_RESULT = "That job's images have expired from storage; 🔄 or U/V on its message make them again from its seeds."
+
+
+# -- how edits and wordless jobs are titled (the rest of their texts: shared/edit_messages.py)
+EDIT_TITLES = {
+    JobKind.REGION: "Variations (Region)",
+    JobKind.ZOOM: "Zoom Out",
+    JobKind.PAN: "Pan",
+    JobKind.SQUARE: "Make Square",
+}
+
+
+def edit_title(job: JobRecord) -> str:
+    """Midjourney's words for an edit's result: `Pan Left`, `Zoom Out`, `Variations (Region)`."""
+    base = EDIT_TITLES[job.kind]
+    if job.kind == JobKind.PAN and job.edit is not None and job.edit.direction:
+        return f"{base} {job.edit.direction.capitalize()}"
+    return base
+
+
+def wordless_title(job: JobRecord) -> str | None:
+    """How a job without a prompt is named: `**/blend** (3 images)`, `**/describe**`."""
+    if job.kind == JobKind.BLEND:
+        return f"**/blend** ({len(job.inputs)} images)"
+    if job.kind == JobKind.DESCRIBE:
+        return "**/describe**"
+    return None

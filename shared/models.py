@@ -38,6 +38,13 @@ KIND_TASKS: dict[str, frozenset[Task]] = {
     JobKind.REROLL: frozenset({Task.TEXT_TO_IMAGE}),
     JobKind.VARIATION: frozenset({Task.IMAGE_TO_IMAGE}),
     JobKind.UPSCALE: frozenset({Task.UPSCALE}),
+    # Edits paint through a mask: an inpainting checkpoint, or masked denoising on any model.
+    JobKind.REGION: frozenset({Task.INPAINT}),
+    JobKind.ZOOM: frozenset({Task.INPAINT}),
+    JobKind.PAN: frozenset({Task.INPAINT}),
+    JobKind.SQUARE: frozenset({Task.INPAINT}),
+    JobKind.BLEND: frozenset({Task.IMAGE_TO_IMAGE}),
+    JobKind.DESCRIBE: frozenset({Task.DESCRIBE}),
 }
 
 
@@ -78,7 +85,10 @@ def model_name(source: str) -> str:
 
 
 def needs(job: JobRecord) -> frozenset[Task]:
-    return KIND_TASKS.get(job.kind, frozenset())
+    tasks = KIND_TASKS.get(job.kind, frozenset())
+    if job.inputs and job.kind in {JobKind.IMAGINE, JobKind.REROLL}:
+        tasks = tasks | {Task.IMAGE_TO_IMAGE}  # an image prompt: image-to-image from it
+    return tasks
 
 
 def check_servable(job: JobRecord, spec: ModelSpec, count_tokens: Callable[[str], int] | None) -> None:

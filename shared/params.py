@@ -5,6 +5,7 @@ is silently clamped."""
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ MAX_SEED = 2**32 - 1
 ASPECT_RATIOS = ("1:1", "3:2", "2:3", "4:3", "3:4", "16:9", "9:16")
 MIN_STEPS, MAX_STEPS = 1, 100
 MIN_GUIDANCE, MAX_GUIDANCE = 0.0, 30.0
+MIN_IMAGE_WEIGHT, MAX_IMAGE_WEIGHT, IMAGE_WEIGHT = 0.0, 3.0, 1.0  # --iw, as Midjourney's
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class Params:
     tile: bool = False
     weird: int | None = None
     raw: bool = False
+    image_weight: float | None = None  # --iw: how much image prompts count (0–3; None: IMAGE_WEIGHT)
     unknown: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # record.py
 
 
@@ -84,3 +87,9 @@ def image_size(aspect: str, base: int, multiple: int) -> tuple[int, int]:
     width = max(multiple, round(w * scale / multiple) * multiple)
     height = max(multiple, round(h * scale / multiple) * multiple)
     return width, height
+
+
+def nearest_aspect(width: int, height: int) -> str:
+    """The aspect ratio Daydream makes that is closest to width:height (/describe's --ar)."""
+    ratio = math.log(width / height)
+    return min(ASPECT_RATIOS, key=lambda a: abs(math.log(int(a.split(":")[0]) / int(a.split(":")[1])) - ratio))

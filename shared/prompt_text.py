@@ -46,8 +46,8 @@ WEIGHT = re.compile(r"::(-?(?:\d+(?:\.\d*)?|\.\d+))?")
 RATIO = re.compile(r"^(\d{1,5}):(\d{1,5})$")
 # The flags start at the first `--` that begins a word.
 FLAGS_START = re.compile(r"(?:^|(?<=\s))--(?=\S)")
-FIELD_OF = {"ar": "aspect", "cfg": "guidance"}  # flag name → Params field, where they differ
-PARAM_FLAGS = ("ar", "seed", "chaos", "stylize", "quality", "steps", "cfg", "stop", "tile", "weird", "raw")
+FIELD_OF = {"ar": "aspect", "cfg": "guidance", "iw": "image_weight"}  # flag name → Params field, where they differ
+PARAM_FLAGS = ("ar", "seed", "chaos", "stylize", "quality", "steps", "cfg", "stop", "tile", "weird", "raw", "iw")
 
 
 def em_dash_before(names: list[str]) -> re.Pattern[str]:

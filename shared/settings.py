@@ -136,6 +136,13 @@ def _threshold(raw: str) -> float:
     return value
 
 
+def _hosts(raw: str) -> frozenset[str]:
+    hosts = frozenset(h.strip().lower().rstrip("/") for h in raw.split(",") if h.strip())
+    if not hosts:
+        raise ValueError("a comma-separated list of host names")
+    return hosts
+
+
 def _url(raw: str) -> str:
     return raw.strip().rstrip("/")
 
@@ -268,6 +275,28 @@ class Settings:
     vary_subtle: float = setting("VARY_SUBTLE", 0.4, "Vary (Subtle) and `daydream vary --subtle`", _strength)
     upscale_subtle: float = setting("UPSCALE_SUBTLE", 0.25, "U1–U4 and Upscale (Subtle)", _strength)
     upscale_creative: float = setting("UPSCALE_CREATIVE", 0.5, "Upscale (Creative)", _strength)
+    # -- image inputs: /imagine's images, /blend, /describe (shared/uploads.py)
+    input_max_bytes: int = setting(
+        "INPUT_MAX_BYTES", 10 * 1024 * 1024, "the largest input image (attachment or link) accepted", _positive(_int)
+    )
+    input_max_pixels: int = setting(
+        "INPUT_MAX_PIXELS",
+        4096 * 4096,
+        "the most pixels an input image may have (read before decoding)",
+        _positive(_int),
+    )
+    input_timeout_s: float = setting(
+        "INPUT_TIMEOUT_S", 10.0, "a download of an input image is given up after this many seconds", _float
+    )
+    input_hosts: frozenset[str] = setting(
+        "INPUT_HOSTS",
+        frozenset({"cdn.discordapp.com", "media.discordapp.net"}),
+        "the only hosts input images are fetched from (Discord's CDN); `http://host:port` for a local stand-in",
+        _hosts,
+    )
+    describe_model: str = setting(
+        "DESCRIBE_MODEL", "", "a captioning model (BLIP, a folder or hub id) for /describe on diffusers models"
+    )
     # -- moderation (README: Moderation); each server's admins adjust theirs with /admin
     wordfilter_file: str | None = setting(
         "WORDFILTER_FILE", None, "the default word filter: one rule a line (replaces Daydream's short list)"

@@ -112,5 +112,7 @@ async def test_commands_are_synced_only_when_discord_lacks_them(
         "settings",
         "info",
         "show",
+        "blend",
+        "describe",
         "admin",
     ]

@@ -57,14 +57,34 @@ def test_grid_buttons_follow_discord_limits():
     assert [parse(i).index for i in ids[:4]] == [1, 2, 3, 4]
 
 
+def _labels(rows: list[dict]) -> list[list[str]]:
+    return [[b.get("label") or b["emoji"]["name"] for b in row["components"]] for row in rows]
+
+
 def test_upscale_buttons():
-    [row] = upscale_components(new_job_id())
-    assert [b["label"] for b in row["components"]] == [
-        "Vary (Strong)",
-        "Vary (Subtle)",
-        "Upscale (Subtle)",
-        "Upscale (Creative)",
+    rows = upscale_components(new_job_id(), 128, 96)
+    assert _labels(rows) == [
+        ["Vary (Strong)", "Vary (Subtle)", "Vary (Region)"],
+        ["Upscale (Subtle)", "Upscale (Creative)"],
+        ["Zoom Out 2x", "Zoom Out 1.5x", "Custom Zoom"],
+        [
+            "\N{LEFTWARDS BLACK ARROW}",
+            "\N{BLACK RIGHTWARDS ARROW}",
+            "\N{UPWARDS BLACK ARROW}",
+            "\N{DOWNWARDS BLACK ARROW}",
+        ],
+        ["Make Square"],
     ]
+    # Within Discord's limits: five rows of five, unique ids of at most 100 characters.
+    assert len(rows) <= 5 and all(len(row["components"]) <= 5 for row in rows)
+    ids = [b["custom_id"] for row in rows for b in row["components"]]
+    assert len(ids) == len(set(ids)) and all(len(i) <= 100 for i in ids)
+    assert {parse(i).action for i in ids} >= {Action.VARY_REGION, Action.ZOOM_CUSTOM, Action.PAN_DOWN, Action.SQUARE}
+
+
+def test_a_square_upscale_has_no_make_square():
+    rows = upscale_components(new_job_id(), 128, 128)
+    assert len(rows) == 4 and all("Make Square" not in row for row in _labels(rows))
 
 
 @pytest.mark.parametrize(

@@ -168,10 +168,10 @@ def test_a_prompt_too_long_for_the_engine_fails_before_sampling(rt: WorkerRuntim
 def test_a_kind_this_worker_does_not_know_fails_clearly(rt: WorkerRuntime) -> None:
     job = queued(rt)
     raw = json.loads(rt.store.redis.get(keys.job(job.id)))
-    rt.store.redis.set(keys.job(job.id), json.dumps({**raw, "kind": "zoom"}))  # written by a newer bot
+    rt.store.redis.set(keys.job(job.id), json.dumps({**raw, "kind": "storyboard"}))  # written by a newer bot
     assert run(rt, job) == pipeline.FAILED
     failed = finished(rt, job)
-    assert failed.kind == "zoom" and messages.unknown_kind("zoom") == failed.error
+    assert failed.kind == "storyboard" and messages.unknown_kind("storyboard") == failed.error
 
 
 # -- cancel -----------------------------------------------------------------------

@@ -9,8 +9,10 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from PIL import Image
 
 from shared import keys
+from shared.grid import encode_png
 from shared.job import JobKind, JobRecord, JobState, ReplyTarget
 from shared.models import EMBEDDED, ModelSpec, spec_from_dict
 from shared.params import Params
@@ -74,10 +76,10 @@ def test_a_record_from_the_past_loads_with_defaults() -> None:
 
 
 def test_a_kind_and_state_from_the_future_stay_text() -> None:
-    job = JobRecord.from_json(json.dumps({**FUTURE, "kind": "zoom", "state": "paused"}))
-    assert job.kind == "zoom" and not isinstance(job.kind, JobKind)
+    job = JobRecord.from_json(json.dumps({**FUTURE, "kind": "storyboard", "state": "paused"}))
+    assert job.kind == "storyboard" and not isinstance(job.kind, JobKind)
     assert not job.finished  # an unknown state is not a final one
-    assert json.loads(job.to_json())["kind"] == "zoom"
+    assert json.loads(job.to_json())["kind"] == "storyboard"
 
 
 def test_a_model_spec_from_the_future_loads() -> None:
@@ -120,6 +122,8 @@ def rt(settings: Settings) -> Iterator[WorkerRuntime]:
 @pytest.mark.parametrize("raw", [FUTURE, PAST], ids=["future", "past"])
 def test_records_of_other_versions_run_to_completion(rt: WorkerRuntime, raw: dict) -> None:
     rt.store.redis.set(keys.job(raw["id"]), json.dumps(raw))
+    for ref in raw.get("inputs", []):  # the image prompt the other version stored beside it
+        rt.store.images.put_input(raw["id"], ref["name"], encode_png(Image.new("RGB", (64, 64), (200, 30, 30))))
     assert pipeline.run(rt, raw["id"], 0) == pipeline.DONE
     stored = json.loads(rt.store.redis.get(keys.job(raw["id"])))
     assert stored["state"] == "done" and stored["images"] == 4

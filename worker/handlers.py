@@ -14,11 +14,13 @@ from typing import Any
 
 from PIL import Image
 
-from shared import messages
-from shared.components import grid_components, upscale_components
-from shared.errors import GenerationFailed, InvalidRequest
+from shared import edit_messages, messages
+from shared.canvas import blend_canvas, edit_canvas
+from shared.components import describe_components, grid_components, upscale_components
+from shared.errors import GenerationFailed, InvalidRequest, Unsupported
 from shared.grid import compose_grid, decode_image, encode_png
 from shared.job import JobKind, JobRecord
+from shared.params import IMAGE_WEIGHT, nearest_aspect
 from shared.sampling import guidance_for, size_for, steps_for
 from shared.settings import Settings
 from shared.store import JobStore
@@ -37,6 +39,7 @@ class Result:
     content: str
     components: list[dict[str, Any]] = field(default_factory=list)
     text: str | None = None  # a text answer (e.g. /describe) in place of images
+    prompts: list[str] = field(default_factory=list)  # /describe's four prompts (kept on the record)
 
 
 @dataclass
@@ -113,7 +116,10 @@ Handler = Callable[[Context, JobRecord, ProgressFn | None], Result]
 
 
 def imagine(ctx: Context, job: JobRecord, progress: ProgressFn | None) -> Result:
-    """/imagine and 🔄: four images from the text, one seed each."""
+    """/imagine and 🔄: four images from the text, one seed each; with image prompts,
+    image to image from them (their composition and colours), as strongly as --iw says."""
+    if job.inputs:
+        return image_prompt(ctx, job, progress)
     images = ctx.engine.generate(ctx.request(job), progress)
     return Result(images, grid=True, content=messages.result(job), components=grid_components(job.id))
 
@@ -141,7 +147,87 @@ def upscale(ctx: Context, job: JobRecord, progress: ProgressFn | None) -> Result
         upscale=UPSCALE_FACTOR,
     )
     [image] = ctx.engine.generate(req, progress)
-    return Result([image], grid=False, content=messages.result(job), components=upscale_components(job.id))
+    buttons = upscale_components(job.id, image.width, image.height)
+    return Result([image], grid=False, content=messages.result(job), components=buttons)
+
+
+EDIT_STRENGTH = 1.0  # the painted part starts from noise: the mask, not the strength, keeps the rest
+
+
+def edit(ctx: Context, job: JobRecord, progress: ProgressFn | None) -> Result:
+    """Vary (Region), Zoom Out, Pan, Make Square: the source on its new canvas,
+    the mask over what is to be painted, four images (shared/canvas.py)."""
+    if job.edit is None:
+        raise InvalidRequest(f"This {job.kind} job says nothing about what to change.")
+    source = ctx.source(job)
+    canvas = edit_canvas(job.kind, source, job.edit, ctx.engine.spec.size_multiple)
+    strength = job.params.strength if job.params.strength is not None else EDIT_STRENGTH
+    req = ctx.request(
+        job,
+        width=canvas.image.width,
+        height=canvas.image.height,
+        init_images=(canvas.image,),
+        mask=canvas.mask,
+        strength=strength,
+    )
+    images = ctx.engine.generate(req, progress)
+    return Result(images, grid=True, content=messages.result(job), components=grid_components(job.id))
+
+
+# -- input images: image prompts, /blend, /describe (issue 19) ---------------------------
+IW_STRENGTH_STEP = 0.25  # --iw 0 ignores the images (strength 1), 1 → 0.75, 2 → 0.5, 3 → 0.25
+BLEND_STRENGTH = 0.7  # /blend starts from the inputs side by side and repaints most of it
+
+
+def iw_strength(weight: float | None) -> float:
+    return 1.0 - IW_STRENGTH_STEP * (IMAGE_WEIGHT if weight is None else weight)
+
+
+def inputs(ctx: Context, job: JobRecord) -> list[Image.Image]:
+    """The job's input images, as the bot stored them (Daydream's own PNGs)."""
+    out = []
+    for ref in job.inputs:
+        data = ctx.store.images.input(ref.job or job.id, ref.name)
+        if data is None:
+            raise InvalidRequest(edit_messages.INPUT_EXPIRED)
+        out.append(decode_image(data).convert("RGB"))
+    return out
+
+
+def _from_images(ctx: Context, job: JobRecord, images: list[Image.Image], strength: float, progress) -> Result:
+    width, height = ctx.engine.spec.image_size(job.params.aspect)
+    starts = tuple(blend_canvas(images, (width, height), turn=i) for i in range(len(job.seeds)))
+    req = ctx.request(job, init_images=starts, strength=strength)
+    images = ctx.engine.generate(req, progress)
+    return Result(images, grid=True, content=messages.result(job), components=grid_components(job.id))
+
+
+def image_prompt(ctx: Context, job: JobRecord, progress: ProgressFn | None) -> Result:
+    """An /imagine with images: image to image from them, the text for the content."""
+    return _from_images(ctx, job, inputs(ctx, job), iw_strength(job.params.image_weight), progress)
+
+
+def blend(ctx: Context, job: JobRecord, progress: ProgressFn | None) -> Result:
+    """/blend: the inputs' content and colours mixed, four ways."""
+    images = inputs(ctx, job)
+    strength = job.params.strength if job.params.strength is not None else BLEND_STRENGTH
+    return _from_images(ctx, job, images, strength, progress)
+
+
+def describe(ctx: Context, job: JobRecord, progress: ProgressFn | None) -> Result:
+    """/describe: four prompts for the image, shown with it; buttons 1–4 imagine them."""
+    describer = getattr(ctx.engine, "describe", None)
+    if describer is None:
+        raise Unsupported(ctx.engine.spec.name, edit_messages.cannot_describe(ctx.engine.spec.name))
+    [image] = inputs(ctx, job)[:1]
+    aspect = nearest_aspect(image.width, image.height)
+    prompts = [f"{text} --ar {aspect}" if aspect != "1:1" else text for text in describer(image, list(job.seeds))]
+    if progress is not None:
+        progress(1.0, None)
+    return Result(
+        [image], grid=False, content=edit_messages.described(job, prompts), components=describe_components(job.id),
+        prompts=prompts,
+    )  # fmt: skip
 
 
 HANDLERS: dict[str, Handler] = {
@@ -149,4 +235,10 @@ HANDLERS: dict[str, Handler] = {
     JobKind.REROLL: imagine,
     JobKind.VARIATION: variation,
     JobKind.UPSCALE: upscale,
+    JobKind.REGION: edit,
+    JobKind.ZOOM: edit,
+    JobKind.PAN: edit,
+    JobKind.SQUARE: edit,
+    JobKind.BLEND: blend,
+    JobKind.DESCRIBE: describe,
 }

@@ -32,7 +32,18 @@ ANSWER_WAIT_S = 45.0  # the bot's answer; with Redis down, redis-py retries with
 # The waiting line: its place, then an estimate once recent jobs give one (issue 16).
 WAITING_LINE = re.compile(r"\(Waiting to start, #\d+ in queue(, ~\d+ (s|min))?\)$")
 PROGRESS_LINE = re.compile(r"\(\d{1,3}%\)$")
-UPSCALE_LABELS = ["Vary (Strong)", "Vary (Subtle)", "Upscale (Subtle)", "Upscale (Creative)"]
+# The rows under an upscale; a square one has no Make Square.
+UPSCALE_LABELS = [
+    ["Vary (Strong)", "Vary (Subtle)", "Vary (Region)"],
+    ["Upscale (Subtle)", "Upscale (Creative)"],
+    ["Zoom Out 2x", "Zoom Out 1.5x", "Custom Zoom"],
+    ["\N{LEFTWARDS BLACK ARROW}", "\N{BLACK RIGHTWARDS ARROW}", "\N{UPWARDS BLACK ARROW}", "\N{DOWNWARDS BLACK ARROW}"],
+]
+MAKE_SQUARE = ["Make Square"]
+UPSCALE_BUTTONS = [  # their actions, in order
+    Action.VARY_STRONG, Action.VARY_SUBTLE, Action.VARY_REGION, Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE,
+    Action.ZOOM_2, Action.ZOOM_15, Action.ZOOM_CUSTOM, Action.PAN_LEFT, Action.PAN_RIGHT, Action.PAN_UP, Action.PAN_DOWN,
+]  # fmt: skip
 REROLL_EMOJI = "\N{ANTICLOCKWISE DOWNWARDS AND UPWARDS OPEN CIRCLE ARROWS}"
 GRID_LABELS = [["U1", "U2", "U3", "U4"], ["V1", "V2", "V3", "V4", REROLL_EMOJI]]
 

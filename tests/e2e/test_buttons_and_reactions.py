@@ -29,6 +29,7 @@ from .scenario_helpers import (
     ACK_DEADLINE_S,
     ANSWER_WAIT_S,
     GRID_LABELS,
+    UPSCALE_BUTTONS,
     UPSCALE_LABELS,
     Deployment,
     button_labels,
@@ -55,7 +56,6 @@ PROMPT = f"{TEXT} --steps 4"  # every button under the upscale still samples ≥
 QUICK = "--steps 2"  # for results whose pixels do not matter
 ENVELOPE = "\N{ENVELOPE}\N{VARIATION SELECTOR-16}"  # ✉️ as Discord's clients send it
 CROSS = "\N{CROSS MARK}"  # ❌
-UPSCALE_ACTIONS = [Action.VARY_STRONG, Action.VARY_SUBTLE, Action.UPSCALE_SUBTLE, Action.UPSCALE_CREATIVE]
 # Settings' defaults (VARY_STRONG, VARY_SUBTLE, UPSCALE_SUBTLE, UPSCALE_CREATIVE in the environment).
 STRENGTHS = {
     Action.VARY_STRONG: 0.75,
@@ -164,7 +164,7 @@ async def upscale(daydream: Deployment, grid: Result) -> Result:
         1,
         JobState.DONE,
     )
-    assert button_labels(message) == [UPSCALE_LABELS]
+    assert button_labels(message) == UPSCALE_LABELS  # square: no Make Square
     return Result(message, job_id, record)
 
 
@@ -177,7 +177,7 @@ async def test_buttons_under_an_upscale(deployment: Deployment, upscale: Result)
     other = standin.add_member("creative-clicker")  # anyone may click; the new job is theirs
     up, up_size = upscale.message, image_size(upscale.message)
     up_edits, up_ids = up.edits, list(up.custom_ids)
-    assert up.custom_ids == [f"dd:{action.value}:{upscale.job_id}:0" for action in UPSCALE_ACTIONS]
+    assert up.custom_ids == [f"dd:{action.value}:{upscale.job_id}:0" for action in UPSCALE_BUTTONS]
 
     clickers = {
         Action.VARY_STRONG: member,
@@ -218,9 +218,9 @@ async def test_buttons_under_an_upscale(deployment: Deployment, upscale: Result)
             assert record.kind == JobKind.UPSCALE, (action, record.kind)
             assert message.content == f"**{TEXT}** - Image #1 <@{clicker.id}> (fast)", (action, message.content)
             assert image_size(message) == (2 * up_size[0], 2 * up_size[1]), (action, image_size(message), up_size)
-            assert button_labels(message) == [UPSCALE_LABELS], (action, button_labels(message))
-            assert [parse(c).action for c in message.custom_ids] == UPSCALE_ACTIONS
-            assert message.custom_ids == [f"dd:{a.value}:{job_id}:0" for a in UPSCALE_ACTIONS]
+            assert button_labels(message) == UPSCALE_LABELS, (action, button_labels(message))
+            assert [parse(c).action for c in message.custom_ids] == UPSCALE_BUTTONS
+            assert message.custom_ids == [f"dd:{a.value}:{job_id}:0" for a in UPSCALE_BUTTONS]
 
 
 # -- 2. ✉️ by another member: a DM with the image, the job id and the seeds ----------------

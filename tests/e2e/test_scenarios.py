@@ -24,7 +24,9 @@ from .scenario_helpers import (
     ACK_DEADLINE_S,
     ANSWER_WAIT_S,
     GRID_LABELS,
+    MAKE_SQUARE,
     PROGRESS_LINE,
+    UPSCALE_BUTTONS,
     UPSCALE_LABELS,
     WAITING_LINE,
     Deployment,
@@ -142,14 +144,9 @@ async def test_grid_buttons_make_the_right_follow_ups(deployment: Deployment, fi
     # U2: image #2 alone, twice the tile, with the four buttons of an upscale.
     assert upscaled.content == f"**{TEXT}** - Image #2 <@{member.id}> (fast)" and not upscaled.ephemeral
     assert image_size(upscaled) == (2 * tile[0], 2 * tile[1])
-    assert button_labels(upscaled) == [UPSCALE_LABELS]
+    assert button_labels(upscaled) == [*UPSCALE_LABELS, MAKE_SQUARE]  # 3:2: not square
     upscale_job = job_of(upscaled)
-    assert [parse(c).action for c in upscaled.custom_ids] == [
-        Action.VARY_STRONG,
-        Action.VARY_SUBTLE,
-        Action.UPSCALE_SUBTLE,
-        Action.UPSCALE_CREATIVE,
-    ]
+    assert [parse(c).action for c in upscaled.custom_ids] == [*UPSCALE_BUTTONS, Action.SQUARE]
     record = await finished(deployment, upscale_job)
     assert (record.kind, record.parent_id, record.index, record.state) == (JobKind.UPSCALE, parent, 2, JobState.DONE)
 
@@ -210,7 +207,7 @@ async def test_bot_killed_mid_job_then_restarted(deployment: Deployment, first_g
     assert old_click.session_id == session.id
     assert first.accepted and first.latency_s < ACK_DEADLINE_S, first
     assert upscaled.content == f"**{TEXT}** - Image #1 <@{member.id}> (fast)"
-    assert button_labels(upscaled) == [UPSCALE_LABELS]
+    assert button_labels(upscaled) == [*UPSCALE_LABELS, MAKE_SQUARE]
 
     # The job that was running when the bot died delivered its grid on its own message.
     grid = await command_result(deployment, running)

@@ -40,6 +40,7 @@ from .standin import (
     VIEW_CHANNEL,
     Json,
     Standin,
+    Upload,
 )
 
 pytestmark = pytest.mark.timeout(60)
@@ -654,3 +655,80 @@ async def test_invalid_session_resumes_after_true_and_identifies_after_false(sta
         slash = await standin.slash_command("imagine", {"prompt": "a new session"})
         await standin.wait_for(lambda: slash.acknowledged)
         assert slash.session_id == second.id and standin.resume_count == 1
+
+
+# -- what members hand the bot (issue 19): files, select values, modal fields ---------------
+
+
+async def test_a_members_file_is_resolved_and_served_and_a_too_large_one_is_not_sent(standin: Standin) -> None:
+    async with running(standin) as bot:
+        got: asyncio.Future[tuple[bytes, discord.Attachment]] = asyncio.get_running_loop().create_future()
+
+        async def describe(interaction: discord.Interaction[ProbeBot], image: discord.Attachment) -> None:
+            await interaction.response.defer(thinking=True)
+            got.set_result((await image.read(), image))
+            await interaction.followup.send("read")
+
+        await add_guild_command(bot, standin, "describe", describe)
+        data = png_bytes()
+        slash = await standin.slash_command("describe", {"image": Upload("red.png", data)})
+        read, attachment = await asyncio.wait_for(got, WAIT_S)
+        assert read == data and attachment.size == len(data) and attachment.content_type == "image/png"
+        assert (attachment.width, attachment.height) == (64, 48) and attachment.url.startswith(standin.url)
+        [option] = slash.payload["data"]["options"]
+        assert option["type"] == 11 and option["value"] in slash.payload["data"]["resolved"]["attachments"]
+        with pytest.raises(ValueError, match="refuses files this large"):
+            await standin.slash_command("describe", {"image": Upload("huge.png", b"\0" * (10 * 1024 * 1024 + 1))})
+        with pytest.raises(ValueError, match="not what Discord's client would send"):
+            await standin.slash_command("describe", {"image": "a string, not a file"})
+
+
+async def test_selects_and_modals_follow_discords_rules(standin: Standin) -> None:
+    async with running(standin) as bot:
+        unanswered = asyncio.Event()
+
+        async def raw(interaction: discord.Interaction[ProbeBot]) -> None:
+            unanswered.set()  # the test answers over raw HTTP
+
+        await add_guild_command(bot, standin, "raw", raw)
+        slash = await standin.slash_command("raw")
+        await asyncio.wait_for(unanswered.wait(), WAIT_S)
+        callback = f"{standin.api_base}/interactions/{slash.id}/{slash.token}/callback"
+        field = {"type": 4, "custom_id": "f", "label": "Prompt", "style": 1, "required": True}
+        modal = {"custom_id": "m", "title": "Vary (Region)", "components": [{"type": 1, "components": [field]}]}
+        async with aiohttp.ClientSession() as http:
+            too_long = {**modal, "title": "x" * 46}
+            async with http.post(callback, json={"type": 9, "data": too_long}) as r:
+                assert (r.status, (await r.json())["code"]) == (400, 50035)
+            async with http.post(callback, json={"type": 9, "data": modal}) as r:
+                assert r.status == 204
+            with pytest.raises(ValueError, match="is required"):
+                await standin.submit_modal(slash, [""])
+            submitted = await standin.submit_modal(slash, ["a green circle"])
+            assert submitted.type == 5
+            assert submitted.payload["data"]["components"][0]["components"][0] == {
+                "type": 4, "custom_id": "f", "value": "a green circle",
+            }  # fmt: skip
+            with pytest.raises(LookupError, match="not answered with a modal"):
+                await standin.submit_modal(submitted, ["again"])
+            # A select menu in a message: Discord's limits, and only its options can be picked.
+            auth = {"Authorization": f"Bot {standin.token}"}
+            channel = f"{standin.api_base}/channels/{standin.channel_id}/messages"
+            options = [{"label": str(i), "value": str(i)} for i in range(1, 27)]
+            select = {"type": 3, "custom_id": "cells", "min_values": 1, "max_values": 3, "options": options}
+            async with http.post(
+                channel, json={"content": "x", "components": [{"type": 1, "components": [select]}]}, headers=auth
+            ) as r:
+                assert (r.status, (await r.json())["code"]) == (400, 50035)  # 26 options
+            select["options"] = options[:16]
+            async with http.post(
+                channel, json={"content": "x", "components": [{"type": 1, "components": [select]}]}, headers=auth
+            ) as r:
+                assert r.status == 200
+                message_id = int((await r.json())["id"])
+        with pytest.raises(ValueError, match="not among the select's options"):
+            await standin.click(message_id, "cells", values=["17"])
+        with pytest.raises(ValueError, match="would not send 4"):
+            await standin.click(message_id, "cells", values=["1", "2", "3", "4"])
+        picked = await standin.click(message_id, "cells", values=["1", "5"])
+        assert picked.payload["data"]["values"] == ["1", "5"] and picked.payload["data"]["component_type"] == 3

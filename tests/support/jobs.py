@@ -17,7 +17,7 @@ from shared.store import JobStore
 EMBEDDED_SPEC = ModelSpec(
     name=EMBEDDED,
     family=EMBEDDED,
-    tasks=frozenset({Task.TEXT_TO_IMAGE, Task.IMAGE_TO_IMAGE, Task.UPSCALE}),
+    tasks=frozenset({Task.TEXT_TO_IMAGE, Task.IMAGE_TO_IMAGE, Task.UPSCALE, Task.INPAINT, Task.DESCRIBE}),
     max_prompt_tokens=32,
     base_size=64,
     size_multiple=16,

@@ -97,9 +97,12 @@ def _safety_checker(threshold: float):
     return checker, features
 
 
-def build_tiny_sd(folder: Path, *, safety_threshold: float | None = None, name: str = "tiny-sd") -> Path:
+def build_tiny_sd(
+    folder: Path, *, safety_threshold: float | None = None, name: str = "tiny-sd", in_channels: int = 4
+) -> Path:
     """SD 1.x-shaped. With `safety_threshold`, the pipeline carries a safety
-    checker (saved with it, as a real SD 1.5 checkpoint does)."""
+    checker (saved with it, as a real SD 1.5 checkpoint does). `in_channels=9`:
+    an inpainting checkpoint (latents + mask + masked image)."""
     from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
@@ -110,7 +113,7 @@ def build_tiny_sd(folder: Path, *, safety_threshold: float | None = None, name: 
         block_out_channels=(32, 64),
         layers_per_block=1,
         sample_size=16,
-        in_channels=4,
+        in_channels=in_channels,
         out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),

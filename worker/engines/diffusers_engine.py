@@ -20,10 +20,12 @@ from typing import Any
 import torch
 from PIL import Image
 
+from shared.errors import Unsupported
 from shared.families import FAMILIES, PIPELINES, family_for
 from shared.fleet import ModelEntry
 from shared.models import ModelSpec, Task, model_name
 from shared.settings import Settings
+from worker.engines import masking
 from worker.engines import speed as speedups
 from worker.engines.base import GenerationCancelled, ProgressFn, Request, check_request
 from worker.engines.loras import LoraSet, find_loras
@@ -47,6 +49,7 @@ logger = logging.getLogger(__name__)
 UNSUPPORTED_FLAGS = ("chaos", "weird", "stop", "weights")
 
 UNET_ARCHS = frozenset({"sd", "sdxl"})
+INPAINT_UNET_CHANNELS = 9  # an inpainting checkpoint's UNet reads latents + mask + masked image
 # Qwen-Image runs classifier-free guidance only when it is given a negative prompt;
 # its model card passes a blank one when the user has none.
 BLANK_NEGATIVE = " "
@@ -112,7 +115,13 @@ class DiffusersEngine:
         tasks = {Task.TEXT_TO_IMAGE, Task.TILE}
         if self.img2img_pipe is not None:
             tasks |= {Task.IMAGE_TO_IMAGE, Task.UPSCALE}  # the upscale restores detail by image-to-image
-        if self.inpaint_pipe is not None:
+        # A UNet checkpoint without an inpainting variant paints by masked denoising on its
+        # own pipeline (`_masked`); the transformer families through diffusers' inpainting
+        # pipelines, which blend the known latents the same way for a plain checkpoint.
+        unet = getattr(self.pipe, "unet", None)
+        self.inpainting_checkpoint = unet is not None and int(unet.config.in_channels) == INPAINT_UNET_CHANNELS
+        self.masked_denoising = arch in UNET_ARCHS and not self.inpainting_checkpoint
+        if self.inpaint_pipe is not None or self.masked_denoising:
             tasks.add(Task.INPAINT)
         self.spec = ModelSpec(
             name=entry.name,
@@ -136,6 +145,19 @@ class DiffusersEngine:
             "loaded %s (%s) on %s (%s), base size %d, LoRAs: %s",
             entry.source, family.title, self.device, dtype, self.spec.base_size, ", ".join(self.loras.names) or "none",
         )  # fmt: skip
+
+    # -- /describe, with the captioner the admin configured (DESCRIBE_MODEL) ----------
+    captioner: Any = None
+
+    def use_captioner(self, captioner: Any) -> None:
+        """Describe images with `captioner` (worker/engines/captioner.py) from now on."""
+        self.captioner = captioner
+        self.spec = replace(self.spec, tasks=self.spec.tasks | {Task.DESCRIBE})
+
+    def describe(self, image: Image.Image, seeds: list[int]) -> list[str]:
+        if self.captioner is None:
+            raise Unsupported(self.spec.name, f"The model `{self.spec.name}` has no captioner: set DESCRIBE_MODEL.")
+        return self.captioner.describe(image, seeds)
 
     # -- what the model is -----------------------------------------------------------
     def _base_size(self) -> int:
@@ -268,7 +290,14 @@ class DiffusersEngine:
             vae.disable_tiling()
 
     def _call(
-        self, pipe: Any, req: Request, steps: int, progress: ProgressFn | None, progress_total: int, **kw: Any
+        self,
+        pipe: Any,
+        req: Request,
+        steps: int,
+        progress: ProgressFn | None,
+        progress_total: int,
+        on_step: Any = None,
+        **kw: Any,
     ) -> Any:
         """Call `pipe` with the family's arguments: guidance where it goes, the negative
         prompt only where it is read, the long encoder's length where it has one."""
@@ -286,7 +315,10 @@ class DiffusersEngine:
             kw["max_sequence_length"] = family.max_sequence_length
         kw.update(family.call_args)
         kw = {k: v for k, v in kw.items() if k in accepted or k in {"prompt", "generator"}}
-        out = pipe(**kw, callback_on_step_end=self._callback(progress, progress_total))
+        callback = self._callback(progress, progress_total)
+        if on_step is not None:
+            callback = masking.chained(on_step, callback)
+        out = pipe(**kw, callback_on_step_end=callback)
         return self._finish(out, req.width, req.height)
 
     @torch.inference_mode()
@@ -314,6 +346,34 @@ class DiffusersEngine:
 
     @torch.inference_mode()
     def _inpaint(self, req: Request, progress: ProgressFn | None) -> list[Image.Image]:
+        if self.masked_denoising:
+            painted = self._masked(req, progress)
+        else:
+            painted = self._inpaint_pipeline(req, progress)
+        sources = self._init_images(req)
+        return [masking.paste(p, src, req.mask) for p, src in zip(painted, sources, strict=True)]
+
+    def _masked(self, req: Request, progress: ProgressFn | None) -> list[Image.Image]:
+        """Masked denoising on the text-to-image pipeline (worker/engines/masking.py): it
+        starts from noise, and after each step a callback puts the known latents back,
+        noised to the next step's level, where the mask keeps them."""
+        pipe = self.pipe
+        steps = req.steps or self.spec.default_steps
+        vae = pipe.vae
+        scale = pipe.vae_scale_factor
+        pixels = pipe.image_processor.preprocess(self._init_images(req), height=req.height, width=req.width)
+        known = vae.encode(pixels.to(self.device, vae.dtype)).latent_dist.mode() * vae.config.scaling_factor
+        keep = masking.mask_tensor(req.mask, (req.width // scale, req.height // scale), self.device).to(known.dtype)
+        # The noise the pipeline would draw itself for these seeds (one generator each).
+        noise = torch.cat([torch.randn(known.shape[1:], generator=g, device=g.device, dtype=known.dtype)[None]
+                           for g in self._generators(list(req.seeds))]).to(self.device)  # fmt: skip
+        start, on_step = masking.repaint_steps(pipe.scheduler, known, noise, keep, steps, self.device)
+
+        return self._call(
+            pipe, req, steps, progress, steps, on_step=on_step, latents=start, width=req.width, height=req.height
+        )
+
+    def _inpaint_pipeline(self, req: Request, progress: ProgressFn | None) -> list[Image.Image]:
         steps = self._strength_steps(req)
         mask = req.mask.convert("L").resize((req.width, req.height), Image.Resampling.NEAREST)
         return self._call(

@@ -28,7 +28,9 @@ from worker.embedded.denoiser import (
     uses_coords,
     with_coords,
 )
+from worker.embedded.describe import describe as describe_scene
 from worker.embedded.textenc import MAX_TOKENS, TextEmbedding, TextEncoder
+from worker.engines import masking
 from worker.engines.base import ProgressFn, Request, check_request
 from worker.engines.tiling import circular_padding
 
@@ -70,7 +72,9 @@ def to_images(x: torch.Tensor) -> list[Image.Image]:
 SPEC = ModelSpec(
     name=EMBEDDED,
     family=EMBEDDED,
-    tasks=frozenset({Task.TEXT_TO_IMAGE, Task.IMAGE_TO_IMAGE, Task.UPSCALE, Task.TILE}),
+    # Inpainting by masked denoising (worker/engines/masking.py): the model has no inpainting variant.
+    # Describe: the inverse of its own world (worker/embedded/describe.py).
+    tasks=frozenset({Task.TEXT_TO_IMAGE, Task.IMAGE_TO_IMAGE, Task.UPSCALE, Task.TILE, Task.INPAINT, Task.DESCRIBE}),
     max_prompt_tokens=MAX_TOKENS,
     base_size=IMAGE_SIZE,
     size_multiple=SIZE_MULTIPLE,
@@ -193,7 +197,10 @@ class EmbeddedEngine:
         init: torch.Tensor | None,
         strength: float,
         progress: ProgressFn | None,
+        mask: torch.Tensor | None = None,
     ) -> list[Image.Image]:
+        """`mask` (1 paint, 0 keep, at pixel size): masked denoising of `init`, whose
+        kept part is held at each step's noise level (worker/engines/masking.py)."""
         # 1. Check inputs
         if req.width % SIZE_MULTIPLE or req.height % SIZE_MULTIPLE:
             raise ValueError(f"width and height must be multiples of {SIZE_MULTIPLE}, got {req.width}×{req.height}")
@@ -216,16 +223,25 @@ class EmbeddedEngine:
         shape = (3 * FOLD * FOLD, req.height // FOLD, req.width // FOLD)
         noise = self._noise(req.seeds, shape)
         # 4. Starting point: pure noise, or the init images noised to `strength`
-        if init is None:
+        alphas = scheduler.alphas_cumprod.to(self.device)
+        known = fold(init.to(self.device)) if init is not None else None
+        keep = None
+        if mask is not None and known is not None:
+            # Folding is per pixel, so the mask folds exactly like the image.
+            keep = fold(mask.to(self.device).expand(n, 3, -1, -1))
+        if init is None or (keep is not None and strength >= 1.0):
             x = noise * scheduler.init_noise_sigma
         else:
-            x = scheduler.add_noise(fold(init.to(self.device)), noise, timesteps[:1].repeat(n))
-        alphas = scheduler.alphas_cumprod.to(self.device)
+            x = scheduler.add_noise(known, noise, timesteps[:1].repeat(n))
+        if keep is not None:
+            x = masking.blend(x, masking.noised(known, noise, alphas[int(timesteps[0])]), keep)
         # --stop: only the first share of the steps; the last one taken gives its image estimate.
         last = len(timesteps) if req.stop is None else max(1, math.ceil(len(timesteps) * req.stop))
         # 5. Denoising loop with classifier-free guidance (convolutions wrapping around for --tile)
         with circular_padding(self.unet, on=req.tile):
-            return self._denoise(req, x, emb, timesteps[:last], scheduler, alphas, guidance, n, progress, last)
+            return self._denoise(
+                req, x, emb, timesteps[:last], scheduler, alphas, guidance, n, progress, last, known, noise, keep
+            )
 
     def _denoise(
         self,
@@ -239,8 +255,12 @@ class EmbeddedEngine:
         n: int,
         progress: ProgressFn | None,
         last: int,
+        known: torch.Tensor | None = None,
+        noise: torch.Tensor | None = None,
+        keep: torch.Tensor | None = None,
     ) -> list[Image.Image]:
-        """Step 5 of `_sample`: the first `last` of the scheduler's steps."""
+        """Step 5 of `_sample`: the first `last` of the scheduler's steps; with `keep`,
+        the known part held at each step's noise level (masked denoising)."""
         stopped = last < len(scheduler.timesteps)
         for i, t in enumerate(timesteps):
             guided = guidance != 1.0 and int(t) >= self.guidance_min_t
@@ -273,6 +293,10 @@ class EmbeddedEngine:
                 x = alpha.sqrt() * x - (1 - alpha).sqrt() * v  # v-prediction → the denoised estimate
                 break
             x = scheduler.step(v, t, x).prev_sample
+            if keep is not None:
+                # RePaint: the known part at the next step's noise level, itself after the last.
+                at = masking.noised(known, noise, alphas[int(timesteps[i + 1])]) if i + 1 < len(timesteps) else known
+                x = masking.blend(x, at, keep)
         # 6. Back to pixels
         return to_images(unfold(x))
 
@@ -302,7 +326,16 @@ class EmbeddedEngine:
         images = list(req.init_images)
         if len(images) != len(req.seeds):
             images = [images[0]] * len(req.seeds)
-        return self._sample(req, to_tensor(images, (req.width, req.height)), req.strength, progress)
+        init = to_tensor(images, (req.width, req.height))
+        if req.mask is None:
+            return self._sample(req, init, req.strength, progress)
+        mask = masking.mask_tensor(req.mask, (req.width, req.height), self.device)
+        painted = self._sample(req, init, req.strength, progress, mask=mask)
+        return [masking.paste(p, src, req.mask) for p, src in zip(painted, images, strict=True)]
+
+    def describe(self, image: Image.Image, seeds: list[int]) -> list[str]:
+        """Four prompts for `image` in this model's own words (worker/embedded/describe.py)."""
+        return describe_scene(image, seeds)
 
     def _upscale(self, req: Request, progress: ProgressFn | None) -> Image.Image:
         """×factor: Lanczos, a light image-to-image pass at the new size (the

@@ -76,8 +76,23 @@ def load_engine(model: ModelEntry | str, device: str, settings: Settings | None 
             # offline cache, not a pipeline it knows), prefixed with what to set.
             reason = " ".join(str(exc).split())
             raise ModelUnavailable(f"{what} could not be loaded: {reason} {MODEL_TAKES}") from exc
+        if settings.describe_model:
+            engine.use_captioner(_captioner(settings.describe_model, device))
     _loads += 1
     return engine
+
+
+def _captioner(source: str, device: str):
+    from worker.engines.captioner import Captioner
+
+    try:
+        return Captioner(source, device)
+    except (OSError, ValueError) as exc:
+        reason = " ".join(str(exc).split())
+        raise ModelUnavailable(
+            f"DESCRIBE_MODEL={source!r} could not be loaded: {reason} It takes a BLIP captioning model: "
+            "a folder, or a hub id already in the cache."
+        ) from exc
 
 
 def _custom(source: str) -> Engine:

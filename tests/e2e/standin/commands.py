@@ -10,6 +10,7 @@ from aiohttp import web
 
 from .constants import (
     CONTEXT_BOT_DM,
+    OPTION_ATTACHMENT,
     OPTION_BOOLEAN,
     OPTION_GROUP,
     OPTION_INTEGER,
@@ -18,7 +19,7 @@ from .constants import (
     OPTION_SUBCOMMAND,
 )
 from .core import StandinCore
-from .state import Json
+from .state import Json, Upload
 from .wire import ApiError, form_error, json_response
 
 
@@ -140,6 +141,8 @@ def check_option(spec: Json, value: Any) -> None:
         if value < spec.get("min_value", value) or value > spec.get("max_value", value):
             raise wrong
     elif kind == OPTION_BOOLEAN and not isinstance(value, bool):
+        raise wrong
+    elif kind == OPTION_ATTACHMENT and not isinstance(value, Upload):
         raise wrong
     choices = spec.get("choices")
     if choices and value not in [c["value"] for c in choices]:

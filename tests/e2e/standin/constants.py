@@ -106,3 +106,10 @@ CLOSE_ALREADY_AUTHENTICATED = 4005
 # Option types Discord's client converts before sending.
 OPTION_STRING, OPTION_INTEGER, OPTION_BOOLEAN, OPTION_NUMBER = 3, 4, 5, 10
 OPTION_SUBCOMMAND, OPTION_GROUP = 1, 2
+OPTION_ATTACHMENT = 11
+# Members' uploads (attachment options): Discord's client refuses a larger file than the member may send.
+MEMBER_UPLOAD_LIMIT_BYTES = 10 * 1024 * 1024
+# Select menus and modals.
+STRING_SELECT, TEXT_INPUT, LABEL = 3, 4, 18
+MAX_SELECT_OPTIONS = 25
+MAX_MODAL_TITLE, MAX_INPUT_LABEL, MAX_MODAL_ROWS = 45, 45, 5

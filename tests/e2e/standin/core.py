@@ -32,7 +32,7 @@ from .constants import (
     TOKEN_LIFETIME_S,
     UPLOAD_LIMIT_BYTES,
 )
-from .state import Callback, Fault, GatewaySession, Interaction, Json, Message, Request, User
+from .state import Attachment, Callback, Fault, GatewaySession, Interaction, Json, Message, Request, User
 
 if TYPE_CHECKING:
     from .gateway import GatewaySocket
@@ -86,6 +86,7 @@ class StandinCore:
         self.faults: list[Fault] = []
         self.heartbeats = 0  # all connections; a bot that blocks its event loop stops sending them
         self._messages: dict[int, Message] = {}
+        self.member_uploads: dict[int, Attachment] = {}  # files members gave in attachment options
         self._interactions: dict[int, Interaction] = {}
         self._by_token: dict[str, Interaction] = {}
         self._commands: dict[int | None, dict[tuple[str, int], Json]] = {}  # guild id (None: global)
@@ -117,6 +118,8 @@ class StandinCore:
             "DISCORD_GATEWAY_URL": self.gateway_url,
             "DISCORD_TOKEN": self.token,
             "DISCORD_GUILD_ID": str(self.guild_id),
+            # Its CDN route (attachment URLs) is the only place input images come from.
+            "INPUT_HOSTS": f"http://{self.host}:{self.port}",
         }
         if self.token_lifetime_s != TOKEN_LIFETIME_S:
             env["INTERACTION_TOKEN_LIFETIME_S"] = str(math.ceil(self.token_lifetime_s))

@@ -26,8 +26,10 @@ from .constants import (
     MESSAGE_COMPONENT,
     MODAL,
     MODAL_SUBMIT,
+    OPTION_ATTACHMENT,
     UPDATE_MESSAGE,
 )
+from .member_input import attachment_from, check_modal, check_select, modal_submission
 from .state import Callback, Interaction, Json, Message, Upload, User, walk_components
 from .wire import ApiError, form_error, json_response, read_body
 
@@ -75,6 +77,9 @@ class Interactions(Channels, Commands):
         }
         if data_options:
             data["options"] = data_options
+            resolved = self._resolve_uploads(data_options, channel_id or self.channel_id)
+            if resolved:
+                data["resolved"] = {"attachments": resolved}
         if command is not None and "guild_id" in command:
             data["guild_id"] = command["guild_id"]
         interaction = self._new_interaction(APPLICATION_COMMAND, data, user, channel_id or self.channel_id, None)
@@ -88,10 +93,12 @@ class Interactions(Channels, Commands):
         *,
         user: User | None = None,
         strict: bool = True,
+        values: list[str] | None = None,
         wait_connected: bool = True,
         timeout: float = DEFAULT_WAIT_S,
     ) -> Interaction:
-        """A member clicks the button `custom_id` on a recorded message.
+        """A member clicks the button `custom_id` on a recorded message (or, with `values`,
+        picks those options of the select menu `custom_id`).
 
         `strict=False` lets a test click a custom_id the message does not carry (a forged one)."""
         message = self._messages[message_id]
@@ -99,11 +106,53 @@ class Interactions(Channels, Commands):
             raise LookupError(f"message {message_id} has no button {custom_id!r}; it has {message.custom_ids}")
         component = next((c for c in walk_components(message.components) if c.get("custom_id") == custom_id), {})
         data: Json = {"custom_id": custom_id, "component_type": component.get("type", 2)}
+        if values is not None:
+            if strict:
+                check_select(component, values)
+            data["values"] = list(values)
         if "id" in component:
             data["id"] = component["id"]
         interaction = self._new_interaction(MESSAGE_COMPONENT, data, user, message.channel_id, message)
         await self._deliver(interaction, wait_connected, timeout)
         return interaction
+
+    async def submit_modal(
+        self,
+        interaction: Interaction,
+        values: list[str],
+        *,
+        wait_connected: bool = True,
+        timeout: float = DEFAULT_WAIT_S,
+    ) -> Interaction:
+        """The member fills the modal the bot answered `interaction` with (one value per
+        field, in order) and submits it: a MODAL_SUBMIT interaction from the same place."""
+        if interaction.modal is None:
+            raise LookupError(f"interaction {interaction.id} was not answered with a modal")
+        data = modal_submission(interaction.modal, values)
+        message = self._messages.get(interaction.message_id) if interaction.message_id is not None else None
+        submitted = self._new_interaction(MODAL_SUBMIT, data, interaction.user, interaction.channel_id, message)
+        await self._deliver(submitted, wait_connected, timeout)
+        return submitted
+
+    def _resolve_uploads(self, options: list[Json], channel_id: int) -> Json:
+        """Files given as attachment options (an `Upload` as the value): stored where the
+        CDN route serves them, the option's value their id, their payloads resolved."""
+        resolved: Json = {}
+        for option in options:
+            if not isinstance(option.get("value"), Upload):
+                continue
+            attachment = attachment_from(option["value"], self._snowflake())
+            self.member_uploads[attachment.id] = attachment
+            url = f"{self.url}/attachments/{channel_id}/{attachment.id}/{attachment.filename}"
+            payload: Json = {
+                "id": str(attachment.id), "filename": attachment.filename, "size": attachment.size, "url": url,
+                "proxy_url": url, "content_type": attachment.content_type, "ephemeral": True,
+            }  # fmt: skip
+            if attachment.width is not None:
+                payload["width"], payload["height"] = attachment.width, attachment.height
+            option["type"], option["value"] = OPTION_ATTACHMENT, str(attachment.id)
+            resolved[str(attachment.id)] = payload
+        return resolved
 
     def expire_token(self, interaction_id: int) -> None:
         """End an interaction token's life now (instead of waiting `token_lifetime_s`)."""
@@ -210,7 +259,13 @@ class Interactions(Channels, Commands):
             assert it.message_id is not None
             it.original_message_id = it.message_id
             return await self._edit(self._messages[it.message_id], data, uploads, "interaction")
-        if kind in (AUTOCOMPLETE_RESULT, MODAL):
+        if kind == MODAL:
+            if it.type == MODAL_SUBMIT:  # a modal cannot answer a modal
+                raise form_error(["type"], "INTERACTION_RESPONSE_TYPE_INVALID", "Interaction response type is invalid")
+            check_modal(data)
+            it.modal = data
+            return None
+        if kind == AUTOCOMPLETE_RESULT:
             return None
         raise form_error(["type"], "INTERACTION_RESPONSE_TYPE_INVALID", "Interaction response type is invalid")
 

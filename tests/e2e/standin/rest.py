@@ -186,4 +186,7 @@ class Rest(Channels):
             for a in message.attachments:
                 if a.id == attachment_id:
                     return web.Response(body=a.data, content_type=a.content_type or "application/octet-stream")
+        upload = self.member_uploads.get(attachment_id)  # a file a member gave a command
+        if upload is not None:
+            return web.Response(body=upload.data, content_type=upload.content_type or "application/octet-stream")
         raise web.HTTPNotFound()

@@ -184,6 +184,7 @@ class Interaction:
     callbacks: list[Callback] = field(default_factory=list)
     original_message_id: int | None = None
     followup_ids: list[int] = field(default_factory=list)
+    modal: Json | None = None  # the modal this interaction was answered with (callback type 9)
 
     @property
     def acknowledged(self) -> bool:

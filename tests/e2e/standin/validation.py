@@ -19,7 +19,9 @@ from .constants import (
     MAX_NONCE_CHARS,
     MAX_ROW_COMPONENTS,
     PREMIUM_BUTTON,
+    STRING_SELECT,
 )
+from .member_input import select_errors
 from .state import Json
 from .wire import FormErrors, Path
 
@@ -48,6 +50,8 @@ def check_components(components: list[Json], flags: int, errors: FormErrors) -> 
     for path, component in _walk(components, ["components"]):
         if component.get("type") == BUTTON:
             _check_button(component, path, errors)
+        elif component.get("type") == STRING_SELECT:
+            select_errors(component, path, errors)
         custom_id = component.get("custom_id")
         if custom_id is None:
             continue
