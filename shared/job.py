@@ -114,6 +114,14 @@ class JobRecord:
     inputs: list[InputImage] = field(default_factory=list)
     loras: list[LoraRef] = field(default_factory=list)  # applied, in order (shared/loras.py)
     reply: ReplyTarget = field(default_factory=ReplyTarget)
+    # What the model read in the prompt and drew ("a red circle, top left, on blue"),
+    # for engines that can say (the embedded one); None: not said.
+    understood: str | None = None
+    out_of_world: bool = False  # the prompt asked for nothing the model can draw
+    unread: list[str] = field(default_factory=list)  # words of the prompt it could not place
+    # The seed each image of the result came from, in order, when the engine kept
+    # the best four of more candidates (regenerating uses these, without re-ranking).
+    kept_seeds: list[int] = field(default_factory=list)
     unknown: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # record.py
 
     # -- serialisation -------------------------------------------------
@@ -159,4 +167,8 @@ class JobRecord:
             "guild_id": self.reply.guild_id,
             "channel_id": self.reply.channel_id,
             "message_id": self.reply.message_id,
+            "understood": self.understood,
+            "out_of_world": self.out_of_world,
+            "unread": list(self.unread),
+            "kept_seeds": list(self.kept_seeds),
         }

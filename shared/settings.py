@@ -111,6 +111,13 @@ def _url(raw: str) -> str:
     return raw.strip().rstrip("/")
 
 
+def _candidates(raw: str) -> int:
+    value = _int(raw)
+    if not 4 <= value <= 64:
+        raise ValueError("a whole number from 4 (no re-ranking) to 64")
+    return value
+
+
 def setting(env: str, default: Any, help: str, parse: Callable[[str], Any] = str, *, secret: bool = False) -> Any:
     """A field of Settings read from the variable `env`. An empty value means
     the default, as in docker compose's `.env` (where `NAME=` is common)."""
@@ -202,6 +209,16 @@ class Settings:
     vary_subtle: float = setting("VARY_SUBTLE", 0.4, "Vary (Subtle) and `daydream vary --subtle`", _strength)
     upscale_subtle: float = setting("UPSCALE_SUBTLE", 0.25, "U1–U4 and Upscale (Subtle)", _strength)
     upscale_creative: float = setting("UPSCALE_CREATIVE", 0.5, "Upscale (Creative)", _strength)
+    # -- best four of N (worker/best_of.py)
+    best_of: int = setting(
+        "BEST_OF",
+        8,
+        "a grid samples this many candidates and keeps the four closest to the prompt (4: off)",
+        _candidates,
+    )
+    rank_clip: str = setting(
+        "RANK_CLIP", "", "a CLIP model folder or hub id that ranks a real checkpoint's candidates (empty: no ranking)"
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -81,7 +81,7 @@ def run(rt: runtime.WorkerRuntime, job_id: str, attempt: int) -> str:
         first = result.images[0]
         job = ride(
             "storing the result", store.store_result, job_id, attempt, encoded.pngs, encoded.grid_png,
-            images=len(result.images), width=first.width, height=first.height, progress=1.0,
+            images=len(result.images), width=first.width, height=first.height, progress=1.0, **result.record,
         )  # fmt: skip
         # 5. Deliver.
         limit = rt.settings.upload_limit_bytes

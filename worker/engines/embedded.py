@@ -16,6 +16,7 @@ from PIL import Image, ImageFilter
 
 from shared.grid import compose_grid
 from shared.models import EMBEDDED, ModelSpec, Task
+from worker.embedded import reading as reading_mod
 from worker.embedded.denoiser import (
     FOLD,
     IMAGE_SIZE,
@@ -27,8 +28,10 @@ from worker.embedded.denoiser import (
     uses_coords,
     with_coords,
 )
+from worker.embedded.multilingual import MultilingualEncoder, shared_encoder
+from worker.embedded.ranking import match_score
 from worker.embedded.textenc import MAX_TOKENS, TextEmbedding, TextEncoder
-from worker.engines.base import ProgressFn, Request, check_request
+from worker.engines.base import ProgressFn, Request, Understanding, check_request
 
 logger = logging.getLogger(__name__)
 
@@ -98,12 +101,43 @@ class EmbeddedEngine:
         self.text = TextEncoder(device=self.device)
         self._empty = self.text.encode([""])
         self.spec = SPEC
+        # Prompts in other languages (and synonyms) are read onto the model's
+        # vocabulary by a multilingual encoder, then drawn from their English caption.
+        self.multilingual: MultilingualEncoder | None = shared_encoder()
+        self._readings: dict[str, reading_mod.Reading] = {}
 
     def count_tokens(self, prompt: str) -> int:
         return self.text.count_tokens(prompt)
 
     def tokenizer_json(self) -> str | None:
         return self.text.tokenizer.backend_tokenizer.to_str()
+
+    # -- reading the prompt ---------------------------------------------
+    READINGS_KEPT = 256  # prompts whose reading is remembered (a re-roll reads the same text)
+
+    def read(self, prompt: str) -> reading_mod.Reading:
+        """The prompt mapped onto the model's world (worker/embedded/reading.py)."""
+        found = self._readings.get(prompt)
+        if found is None:
+            enc = self.multilingual
+            found = reading_mod.read(prompt, enc.embed, enc.anchors) if enc else reading_mod.read(prompt)
+            if len(self._readings) >= self.READINGS_KEPT:
+                self._readings.pop(next(iter(self._readings)))
+            self._readings[prompt] = found
+        return found
+
+    def understand(self, prompt: str) -> Understanding:
+        r = self.read(prompt)
+        return Understanding(r.describe(), r.in_world, r.unread)
+
+    def rank(self, prompt: str, images: list[Image.Image]) -> list[float]:
+        """Each image's match to the prompt's reading, by the quality benchmark's scorer."""
+        r = self.read(prompt)
+        return [match_score(im, r) for im in images]
+
+    def conditioning_text(self, prompt: str) -> str:
+        """What the English text encoder reads: the prompt, or its translated caption."""
+        return self.read(prompt).conditioning_text() if prompt else prompt
 
     # -- sampling core -------------------------------------------------
     def scheduler(self) -> DPMSolverMultistepScheduler:
@@ -145,7 +179,7 @@ class EmbeddedEngine:
         steps = req.steps or DEFAULT_STEPS
         guidance = DEFAULT_GUIDANCE if req.guidance is None else req.guidance
         # 2. Encode the prompt (negative prompt as the unconditional branch)
-        emb = self._conditioning(req.prompt, req.negative_prompt, n)
+        emb = self._conditioning(self.conditioning_text(req.prompt), req.negative_prompt, n)
         # 3. Timesteps (a fresh scheduler per call: they are stateful), spaced
         #    by noise level (denoiser.sampling_timesteps); image to image starts
         #    at the noise level its strength names and takes fewer steps.
@@ -195,7 +229,7 @@ class EmbeddedEngine:
         def preview() -> Image.Image:
             x0 = alpha.sqrt() * x - (1 - alpha).sqrt() * v  # v-prediction → current guess of the image
             tiles = to_images(unfold(x0))
-            return compose_grid(tiles) if len(tiles) == 4 else tiles[0]
+            return compose_grid(tiles[:4]) if len(tiles) >= 4 else tiles[0]  # best of N: the first four
 
         return preview
 
