@@ -55,6 +55,8 @@ GUIDANCE_MIN_T = 200
 # position 91.1 / 92.7% -> 92.7 / 95.3% (GroupNorm weights; the blob of
 # coloured noise those drew came from the norm, see denoiser.PixelNorm).
 CLIP_X0 = True
+# The denoiser under bfloat16 autocast (the solver stays in float32).
+BF16 = False
 SIZE_MULTIPLE = FOLD * 4  # the UNet halves the folded grid twice
 
 
@@ -96,6 +98,7 @@ class EmbeddedEngine:
         self.sample_shift = SAMPLE_SHIFT
         self.guidance_min_t = GUIDANCE_MIN_T
         self.clip_x0 = CLIP_X0
+        self.bf16 = BF16
         config = json.loads((path / "scheduler" / "scheduler_config.json").read_text())
         self.scheduler_config = {**config, "algorithm_type": "dpmsolver++", "solver_order": 2}
         self.text = TextEncoder(device=self.device)
@@ -206,13 +209,14 @@ class EmbeddedEngine:
             if self.coords:
                 model_in = with_coords(model_in)
             part = slice(None) if guided else slice(n, None)  # the conditional half alone
-            v = self.unet(
-                model_in,
-                t,
-                encoder_hidden_states=emb.tokens[part],
-                encoder_attention_mask=emb.mask[part],
-                class_labels=emb.pooled[part],
-            ).sample
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                v = self.unet(
+                    model_in,
+                    t,
+                    encoder_hidden_states=emb.tokens[part],
+                    encoder_attention_mask=emb.mask[part],
+                    class_labels=emb.pooled[part],
+                ).sample.float()
             if guided:
                 v_uncond, v_cond = v.chunk(2)
                 v = v_uncond + guidance * (v_cond - v_uncond)
