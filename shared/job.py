@@ -122,6 +122,7 @@ class JobRecord:
     # The seed each image of the result came from, in order, when the engine kept
     # the best four of more candidates (regenerating uses these, without re-ranking).
     kept_seeds: list[int] = field(default_factory=list)
+    candidates: int = 0  # how many candidates they were the best of (0: not ranked)
     unknown: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # record.py
 
     # -- serialisation -------------------------------------------------
@@ -171,4 +172,5 @@ class JobRecord:
             "out_of_world": self.out_of_world,
             "unread": list(self.unread),
             "kept_seeds": list(self.kept_seeds),
+            "candidates": self.candidates,
         }

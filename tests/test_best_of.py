@@ -66,9 +66,11 @@ def test_the_best_four_are_kept_in_order_with_their_seeds() -> None:
     want = sorted(sampled.seeds, key=lambda s: -blue[s])[:4]
     assert picked.kept_seeds == want
     assert [im.getpixel((0, 0)) for im in picked.images] == [colour_of(s) for s in want]
-    # An expired result regenerates from the kept seeds: four, no ranking.
-    again = best_of.sample_grid(engine, req, Settings(), Params(), picked.kept_seeds, None)
-    assert engine.requests[-1].seeds == tuple(want) and again.kept_seeds == want
+    # An expired result regenerates from the same batch, and takes the kept seeds' images: no ranking.
+    assert picked.candidates == 8
+    again = best_of.sample_grid(engine, req, Settings(), Params(), picked.kept_seeds, None, picked.candidates)
+    assert engine.requests[-1].seeds == sampled.seeds and again.kept_seeds == want
+    assert [im.getpixel((0, 0)) for im in again.images] == [colour_of(s) for s in want]
 
 
 def test_no_ranker_or_best_of_four_samples_four() -> None:
@@ -95,10 +97,11 @@ def test_the_embedded_scorer_ranks_and_the_kept_seeds_regenerate_the_same_images
     assert picked.scores == sorted(picked.scores, reverse=True)
     # The scores are the scorer's reading against the prompt's.
     assert picked.scores == [embedded.rank(prompt, [im])[0] for im in picked.images]
-    again = embedded.generate(dataclasses.replace(req, seeds=tuple(picked.kept_seeds)))
-    for a, b in zip(picked.images, again, strict=True):
-        # Batches of 8 and of 4 differ only by float rounding.
-        assert np.abs(np.asarray(a, dtype=int) - np.asarray(b, dtype=int)).max() <= 2
+    # Regenerated from the same batch of candidates: the same images, exactly.
+    again = best_of.sample_grid(embedded, req, Settings(), Params(), picked.kept_seeds, None, picked.candidates)
+    assert again.kept_seeds == picked.kept_seeds
+    for a, b in zip(picked.images, again.images, strict=True):
+        assert np.array_equal(np.asarray(a), np.asarray(b))
 
 
 def test_re_ranking_keeps_no_worse_tiles_than_the_first_four(embedded: EmbeddedEngine) -> None:
@@ -138,7 +141,9 @@ def test_a_chinese_job_records_and_says_what_was_understood(rt: WorkerRuntime, d
     done = rt.store.get(job.id)
     assert done.state == JobState.DONE
     assert done.understood == "a red circle on blue" and not done.out_of_world
-    assert len(done.kept_seeds) == 4 and done.public()["understood"] == "a red circle on blue"
+    assert len(done.kept_seeds) == 4 and done.candidates == 8
+    assert done.public()["understood"] == "a red circle on blue"
+    shown = [rt.store.images.image(job.id, i) for i in range(1, 5)]
     [posted] = [r for r in discord.requests if r.files.get("files[0]", ("",))[0].startswith("daydream_")]
     assert posted.payload["content"] == messages.result(done)
     assert "\nUnderstood: a red circle on blue" in posted.payload["content"]
@@ -149,8 +154,8 @@ def test_a_chinese_job_records_and_says_what_was_understood(rt: WorkerRuntime, d
     )
     rt.store.submit(up, check=False)
     assert pipeline.run(rt, up.id, up.attempts) == pipeline.DONE
-    tile = rt.store.images.image(job.id, 1)
-    assert tile is not None and scoring.score_tile(decode_image(tile)).background == "blue"
+    assert [rt.store.images.image(job.id, i) for i in range(1, 5)] == shown  # the same four, byte for byte
+    assert scoring.score_tile(decode_image(shown[0])).background == "blue"
 
 
 def test_a_prompt_outside_the_world_is_told_what_the_model_can_draw(rt: WorkerRuntime, discord: FakeDiscord) -> None:

@@ -8,9 +8,12 @@ a grid samples four and keeps them. N is the `BEST_OF` setting; `--chaos`
 lowers it, down to no ranking at 100: chaos asks for variety, ranking picks
 the most literal four.
 
-The record keeps the seed of every image shown (`kept_seeds`): regenerating
-an expired result samples those four again, with no ranking, and gets the
-same images."""
+The record keeps the seed of every image shown (`kept_seeds`) and how many
+candidates there were (`candidates`): regenerating an expired result samples
+the same batch again and takes those seeds' images, with no ranking. The
+same batch, not just the four seeds: under bfloat16 a batch of eight and a
+batch of four differ by a few pixel levels, and a result must come back the
+same."""
 
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ class Picked:
     images: list[Image.Image]
     kept_seeds: list[int]  # the seed of each image, in order; empty when nothing was ranked
     scores: list[float]  # the ranker's score of each image kept (empty: not ranked)
+    candidates: int = 0  # how many were sampled (0: not ranked)
 
 
 def chaos_of(params: Params) -> int:
@@ -101,10 +105,16 @@ def sample_grid(
     params: Params,
     kept_seeds: list[int],
     progress: ProgressFn | None,
+    candidates: int = 0,
 ) -> Picked:
-    """The four images of a grid: the best four of N, or the kept four of an earlier run."""
+    """The four images of a grid: the best four of N, or the kept four of an
+    earlier run of `candidates` candidates (regenerated from the same batch)."""
     if kept_seeds:
-        return Picked(engine.generate(replace(req, seeds=tuple(kept_seeds)), progress), list(kept_seeds), [])
+        seeds = candidate_seeds(req.seeds, max(candidates, len(req.seeds)))
+        if not set(kept_seeds) <= set(seeds):  # a record from elsewhere: the four seeds alone
+            seeds = tuple(kept_seeds)
+        images = engine.generate(replace(req, seeds=seeds), progress)
+        return Picked([images[seeds.index(s)] for s in kept_seeds], list(kept_seeds), [], len(seeds))
     rank = ranker_for(engine, settings)
     count = candidate_count(settings.best_of, chaos_of(params))
     read = understanding(engine, req.prompt)
@@ -118,4 +128,4 @@ def sample_grid(
     # Best first; of equal scores the earlier candidate (the grid's own seeds come first).
     order = sorted(range(len(images)), key=lambda i: (-scores[i], i))[:GRID]
     logger.info("kept candidates %s of %d (scores %s)", order, count, [round(scores[i], 3) for i in order])
-    return Picked([images[i] for i in order], [seeds[i] for i in order], [scores[i] for i in order])
+    return Picked([images[i] for i in order], [seeds[i] for i in order], [scores[i] for i in order], count)

@@ -110,8 +110,13 @@ def imagine(ctx: Context, job: JobRecord, progress: ProgressFn | None) -> Result
     """/imagine and 🔄: four images from the text, one seed each; the best four
     of more candidates where a ranker can tell (worker/best_of.py), and what
     the model understood of the prompt where the engine can say."""
-    picked = best_of.sample_grid(ctx.engine, ctx.request(job), ctx.settings, job.params, job.kept_seeds, progress)
-    record: dict[str, Any] = {"kept_seeds": picked.kept_seeds}
+    picked = best_of.sample_grid(
+        ctx.engine, ctx.request(job), ctx.settings, job.params, job.kept_seeds, progress, job.candidates
+    )
+    record: dict[str, Any] = {
+        "kept_seeds": picked.kept_seeds,
+        "candidates": picked.candidates if picked.kept_seeds else 0,
+    }
     understood = best_of.understanding(ctx.engine, job.prompt)
     if understood is not None:
         record.update(understood=understood.text, out_of_world=not understood.in_world, unread=list(understood.unread))
