@@ -21,7 +21,7 @@ import random
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from PIL import Image  # noqa: E402
 
+from benchmarks import chinese_wording  # noqa: E402
 from worker.embedded import scenes, scoring  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,12 @@ PAIR_SEED_BASE = 100_000  # sampling seeds of the two-object grids start here
 PAIR_LABELS = {"background": "bg colour", "colours": "both colours", "shapes": "both shapes", "placement": "placement"}
 SEEDS_PER_SCENE = 4  # one 2×2 grid
 PARAPHRASE_SEED = 10_000  # + scene index: the rng that words each paraphrase
+CHINESE_SEED = 20_000  # + scene index: the rng that words each Chinese caption (benchmarks/chinese_wording.py)
+WORDINGS = ("plain", "paraphrase", "zh-Hans", "zh-Hant")
+DEFAULT_RERANK = 8  # candidates per grid for the re-ranked rows (0: no re-ranked rows)
+# Issue 21: Chinese within 5 points of English on every attribute; shape ≥ 95% re-ranked.
+CHINESE_MAX_GAP = 0.05
+RERANKED_SHAPE_TARGET = 0.95
 ATTRIBUTES = ("foreground", "background", "shape", "position")
 LABELS = {"foreground": "fg colour", "background": "bg colour", "shape": "shape", "position": "position"}
 # Issue 3: accuracy of the plain wording, and the largest allowed drop for paraphrases.
@@ -63,6 +70,8 @@ class Case:
     plain: str
     paraphrase: str
     seeds: list[int]
+    zh_hans: str = ""
+    zh_hant: str = ""
 
 
 def benchmark_scenes(count: int) -> list[scenes.Scene]:
@@ -119,13 +128,15 @@ def benchmark_cases(count: int) -> list[Case]:
         while paraphrase == plain:  # a paraphrase must actually reword
             paraphrase = scenes.caption(scene, rng)
         seeds = [SEEDS_PER_SCENE * i + k for k in range(SEEDS_PER_SCENE)]
-        cases.append(Case(i, scene, plain, paraphrase, seeds))
+        hans = chinese_wording.simplified(scene, random.Random(CHINESE_SEED + i))
+        cases.append(Case(i, scene, plain, paraphrase, seeds, hans, chinese_wording.traditional(hans)))
     return cases
 
 
 def run(args: argparse.Namespace) -> dict:
     import torch
 
+    from worker import best_of
     from worker.engines.base import Request
     from worker.engines.embedded import EmbeddedEngine
 
@@ -139,52 +150,70 @@ def run(args: argparse.Namespace) -> dict:
         engine.guidance_min_t = args.guidance_min_t
     if args.clip_x0 is not None:
         engine.clip_x0 = args.clip_x0
+    if args.bf16 is not None:
+        engine.bf16 = args.bf16
     cases = benchmark_cases(args.scenes)
     records: list[dict] = []
     pair_records: list[dict] = []
     sheet_rows: list[list[Image.Image]] = []
     started = time.perf_counter()
 
-    def sample(prompt: str, seeds: list[int]) -> list[Image.Image]:
+    def sample(prompt: str, seeds: list[int]) -> list[tuple[bool, list[int], list[Image.Image]]]:
+        """(re-ranked?, seeds, tiles): the first four, and with --rerank N also the
+        best four of N candidates, all N sampled in one batch (its first four are
+        the grid's own seeds, so the first-four row is the plain grid)."""
         size = engine.spec.base_size
-        req = Request.text(prompt, seeds, size, size, steps=args.steps, guidance=args.guidance)
+        count = max(args.rerank, len(seeds))
+        all_seeds = list(best_of.candidate_seeds(tuple(seeds), count))
+        req = Request.text(prompt, all_seeds, size, size, steps=args.steps, guidance=args.guidance)
         tiles = engine.generate(req)
-        sheet_rows.append(tiles)
-        return tiles
+        sheet_rows.append(tiles[: len(seeds)])
+        out = [(False, seeds, tiles[: len(seeds)])]
+        if count > len(seeds):
+            scores = engine.rank(prompt, tiles)
+            order = sorted(range(count), key=lambda i: (-scores[i], i))[: len(seeds)]
+            out.append((True, [all_seeds[i] for i in order], [tiles[i] for i in order]))
+            sheet_rows.append(out[-1][2])
+        return out
 
-    for case, wording, prompt in _prompts(cases):
-        tiles = sample(prompt, case.seeds)
-        for seed, tile in zip(case.seeds, tiles, strict=True):
-            score = scoring.score_tile(tile)
-            hits = scoring.compare(score, case.scene)
-            records.append(
-                {
-                    "scene": case.index,
-                    "wording": wording,
-                    "prompt": prompt,
-                    "seed": seed,
-                    "expected": scoring.scene_attributes(case.scene),
-                    "scored": asdict(score),
-                    "hits": hits,
-                }
-            )
-        logger.info("%-10s %-70s %s", wording, prompt, _hit_summary(records[-len(tiles) :]))
-    for pair in benchmark_pairs(args.pairs):
-        for wording, prompt in (("placed", pair.placed), ("unplaced", pair.unplaced)):
-            tiles = sample(prompt, pair.seeds)
-            for seed, tile in zip(pair.seeds, tiles, strict=True):
-                score = scoring.score_pair(tile)
-                pair_records.append(
+    for case, wording, prompt in _prompts(cases, args.chinese):
+        for ranked, seeds, tiles in sample(prompt, case.seeds):
+            for seed, tile in zip(seeds, tiles, strict=True):
+                score = scoring.score_tile(tile)
+                hits = scoring.compare(score, case.scene)
+                records.append(
                     {
-                        "pair": pair.index,
+                        "scene": case.index,
                         "wording": wording,
+                        "ranked": ranked,
                         "prompt": prompt,
                         "seed": seed,
+                        "expected": scoring.scene_attributes(case.scene),
                         "scored": asdict(score),
-                        "hits": scoring.compare_pair(score, pair.scene),
+                        "hits": hits,
                     }
                 )
-            logger.info("%-10s %-70s %s", wording, prompt, _pair_summary(pair_records[-len(tiles) :]))
+            label = f"{wording}{' best' if ranked else ''}"
+            logger.info("%-14s %-60s %s", label, prompt, _hit_summary(records[-len(tiles) :]))
+    for pair in benchmark_pairs(args.pairs):
+        for wording, prompt in (("placed", pair.placed), ("unplaced", pair.unplaced)):
+            for ranked, seeds, tiles in sample(prompt, pair.seeds):
+                for seed, tile in zip(seeds, tiles, strict=True):
+                    score = scoring.score_pair(tile)
+                    pair_records.append(
+                        {
+                            "pair": pair.index,
+                            "wording": wording,
+                            "ranked": ranked,
+                            "prompt": prompt,
+                            "seed": seed,
+                            "scored": asdict(score),
+                            "hits": scoring.compare_pair(score, pair.scene),
+                        }
+                    )
+                label = f"{wording}{' best' if ranked else ''}"
+                logger.info("%-14s %-60s %s", label, prompt, _pair_summary(pair_records[-len(tiles) :]))
+    out_of_world = [_out_of_world(engine, prompt) for prompt in chinese_wording.OUT_OF_WORLD]
     elapsed = time.perf_counter() - started
     if args.sheet:
         _save_sheet(sheet_rows, args.sheet)
@@ -198,20 +227,45 @@ def run(args: argparse.Namespace) -> dict:
         "sample_shift": engine.sample_shift,
         "guidance_min_t": engine.guidance_min_t,
         "clip_x0": engine.clip_x0,
+        "bf16": engine.bf16,
+        "rerank": args.rerank,
         "threads": args.threads,
         "seconds": round(elapsed, 1),
         "accuracy": {w: _accuracy(records, w) for w in ("plain", "paraphrase")},
+        "accuracy_by_row": {
+            f"{w}{' best' if r else ''}": _accuracy(records, w, r)
+            for w in WORDINGS
+            for r in (False, True)
+            if any(x["wording"] == w and x["ranked"] == r for x in records)
+        },
+        "out_of_world": out_of_world,
         "pairs": args.pairs,
         "pair_accuracy": {w: _pair_accuracy(pair_records, w) for w in ("placed", "unplaced")},
+        "pair_accuracy_ranked": {w: _pair_accuracy(pair_records, w, True) for w in ("placed", "unplaced")},
         "tiles": records,
         "pair_tiles": pair_records,
     }
 
 
-def _prompts(cases: list[Case]) -> Iterator[tuple[Case, str, str]]:
+def _prompts(cases: list[Case], chinese: bool = True) -> Iterator[tuple[Case, str, str]]:
     for case in cases:
         yield case, "plain", case.plain
         yield case, "paraphrase", case.paraphrase
+        if chinese:
+            yield case, "zh-Hans", case.zh_hans
+            yield case, "zh-Hant", case.zh_hant
+
+
+def _out_of_world(engine, prompt: str) -> dict:
+    """What the result message says for a prompt outside the world (nothing is sampled or scored)."""
+    from shared import messages
+    from shared.job import JobKind, JobRecord
+
+    understood = engine.understand(prompt)
+    job = JobRecord(id="0" * 32, kind=JobKind.IMAGINE, prompt=prompt)
+    job = replace(job, understood=understood.text, out_of_world=not understood.in_world, unread=list(understood.unread))
+    line = messages.understood_line(job).strip()
+    return {"prompt": prompt, "flagged": not understood.in_world, "says_model": "MODEL=" in line, "line": line}
 
 
 def _hit_summary(records: list[dict]) -> str:
@@ -222,13 +276,13 @@ def _pair_summary(records: list[dict]) -> str:
     return " ".join(f"{PAIR_LABELS[a]}={sum(r['hits'][a] for r in records)}/{len(records)}" for a in PAIR_LABELS)
 
 
-def _pair_accuracy(records: list[dict], wording: str) -> dict[str, float]:
-    mine = [r for r in records if r["wording"] == wording]
+def _pair_accuracy(records: list[dict], wording: str, ranked: bool = False) -> dict[str, float]:
+    mine = [r for r in records if r["wording"] == wording and r.get("ranked", False) == ranked]
     return {a: sum(r["hits"][a] for r in mine) / max(len(mine), 1) for a in PAIR_LABELS}
 
 
-def _accuracy(records: list[dict], wording: str) -> dict[str, float]:
-    mine = [r for r in records if r["wording"] == wording]
+def _accuracy(records: list[dict], wording: str, ranked: bool = False) -> dict[str, float]:
+    mine = [r for r in records if r["wording"] == wording and r.get("ranked", False) == ranked]
     return {a: sum(r["hits"][a] for r in mine) / max(len(mine), 1) for a in (*ATTRIBUTES, "size")}
 
 
@@ -295,7 +349,51 @@ def markdown(result: dict) -> str:
             # Without places any side-by-side or stacked layout is right: nothing to score.
             left_out = f"{unplaced[a]:.1%}" if a != "placement" else "–"
             lines.append(f"| {label} | {placed[a]:.1%} | {left_out} |")
+    lines += _rows_markdown(result)
     return "\n".join(lines)
+
+
+def _rows_markdown(result: dict) -> list[str]:
+    """Every wording, first four and (with --rerank) best four of N, and the out-of-world prompts."""
+    rows = result.get("accuracy_by_row", {})
+    if not rows:
+        return []
+    english = {a: min(rows[w][a] for w in ("plain", "paraphrase") if w in rows) for a in (*ATTRIBUTES, "size")}
+    lines = [
+        "",
+        f"| wording | grid | {' | '.join(LABELS[a] for a in ATTRIBUTES)} | size |",
+        "| --- | --- | " + " | ".join("---:" for _ in (*ATTRIBUTES, "size")) + " |",
+    ]
+    for name, acc in rows.items():
+        wording, _, best = name.partition(" ")
+        grid = f"best 4 of {result['rerank']}" if best else "first 4"
+        cells = [f"{acc[a]:.1%}" for a in (*ATTRIBUTES, "size")]
+        lines.append(f"| {wording} | {grid} | " + " | ".join(cells) + " |")
+    chinese = [rows[w] for w in ("zh-Hans", "zh-Hant") if w in rows]
+    if chinese:
+        gaps = {a: max((english[a] - c[a]) * 100 for c in chinese) for a in ATTRIBUTES}
+        worst = max(gaps.values())
+        verdict = "PASS" if worst <= CHINESE_MAX_GAP * 100 else "MISS"
+        lines += ["", f"Chinese against the lower of the two English wordings (first four): largest gap {worst:+.1f} pts "
+                  f"({', '.join(f'{LABELS[a]} {g:+.1f}' for a, g in gaps.items())}); target ≤ 5 pts: {verdict}."]  # fmt: skip
+    ranked = [rows[f"{w} best"]["shape"] for w in WORDINGS if f"{w} best" in rows]
+    if ranked:
+        lines.append(
+            f"Shape re-ranked: lowest {min(ranked):.1%} over the wordings; target ≥ {RERANKED_SHAPE_TARGET:.0%}: "
+            f"{'PASS' if min(ranked) >= RERANKED_SHAPE_TARGET else 'MISS'}."
+        )
+    pr = result.get("pair_accuracy_ranked", {})
+    if result.get("pairs") and result.get("rerank", 0) > SEEDS_PER_SCENE and pr:
+        lines += ["", "| two objects, best 4 of N | places named | places left out |", "| --- | ---: | ---: |"]
+        for a, label in PAIR_LABELS.items():
+            left_out = f"{pr['unplaced'][a]:.1%}" if a != "placement" else "–"
+            lines.append(f"| {label} | {pr['placed'][a]:.1%} | {left_out} |")
+    oow = result.get("out_of_world", [])
+    if oow:
+        flagged = sum(o["flagged"] and o["says_model"] for o in oow)
+        lines += ["", f"Out of the world: {flagged} of {len(oow)} prompts get the line that says so (not scored)."]
+        lines += [f"* `{o['prompt']}`: {o['line'] or '(no line)'}" for o in oow if not o["flagged"]]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -322,6 +420,21 @@ def main(argv: list[str] | None = None) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="clip the sampler's image estimate to the pixel range at every step (default: the engine's)",
+    )
+    parser.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run the denoiser under bfloat16 autocast (default: the engine's)",
+    )
+    parser.add_argument(
+        "--rerank",
+        type=int,
+        default=DEFAULT_RERANK,
+        help="also score the best four of this many candidates per grid (0: first four only)",
+    )
+    parser.add_argument(
+        "--chinese", action=argparse.BooleanOptionalAction, default=True, help="the simplified and traditional sets"
     )
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--device", default="cpu")

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from shared import messages
 from shared.builders import check_image_prompt, child_job, with_inputs
 from shared.custom_id import Action
 from shared.errors import DaydreamError, InvalidRequest, QueueUnavailable
@@ -89,6 +90,9 @@ def _finish(
         took = (job.finished_at or 0) - (job.started_at or 0)
         where = f" → {written}" if written else ""
         print(f"job {job.id} done in {took:.1f} s ({job.width}×{job.height} per image){where}")
+        understood = messages.understood_line(job).strip()
+        if understood:
+            print(understood)  # what the model read in the prompt, or that it cannot draw it
     if job.state != JobState.DONE:
         print(f"daydream: job {job.id} {job.state}: {job.error or 'no result'}", file=sys.stderr)
         return 1

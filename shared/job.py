@@ -146,6 +146,15 @@ class JobRecord:
     # earlier versions: `prompt` at weight 1 and `negative_prompt` then (weighted_prompts).
     prompts: list[PromptPart] = field(default_factory=list)
     remix: str | None = None  # "strong" / "subtle": the Remix modal edited this child's prompt
+    # What the model read in the prompt and drew ("a red circle, top left, on blue"),
+    # for engines that can say (the embedded one); None: not said.
+    understood: str | None = None
+    out_of_world: bool = False  # the prompt asked for nothing the model can draw
+    unread: list[str] = field(default_factory=list)  # words of the prompt it could not place
+    # The seed each image of the result came from, in order, when the engine kept
+    # the best four of more candidates (regenerating uses these, without re-ranking).
+    kept_seeds: list[int] = field(default_factory=list)
+    candidates: int = 0  # how many candidates they were the best of (0: not ranked)
     unknown: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # record.py
 
     def weighted_prompts(self) -> list[PromptPart]:
@@ -201,4 +210,9 @@ class JobRecord:
             "remix": self.remix,
             "edit": record.dump(self.edit) if self.edit is not None else None,
             "described": list(self.described),
+            "understood": self.understood,
+            "out_of_world": self.out_of_world,
+            "unread": list(self.unread),
+            "kept_seeds": list(self.kept_seeds),
+            "candidates": self.candidates,
         }

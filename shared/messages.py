@@ -8,6 +8,7 @@ parser's messages come from its flag table (shared/params.py)."""
 from __future__ import annotations
 
 from shared.job import JobKind, JobRecord, ReplyTarget
+from shared.understood_messages import EMBEDDED_WORLD, understood_line  # noqa: F401 - EMBEDDED_WORLD: its callers read it here
 
 GENERIC_ERROR = (
     "Something went wrong on our side, so your request was not completed. "
@@ -101,7 +102,7 @@ def result(job: JobRecord) -> str:
         return f"{title(job)} - Variations by {mention(job)}{lane}"
     if job.kind in EDIT_TITLES:
         return f"{title(job)} - {edit_title(job)} by {mention(job)}{lane}"
-    return f"{title(job)} - {mention(job)}{lane}"
+    return f"{title(job)} - {mention(job)}{lane}{understood_line(job)}"
 
 
 def failed(job: JobRecord, reason: str) -> str:

@@ -147,6 +147,13 @@ def _url(raw: str) -> str:
     return raw.strip().rstrip("/")
 
 
+def _candidates(raw: str) -> int:
+    value = _int(raw)
+    if not 4 <= value <= 64:
+        raise ValueError("a whole number from 4 (no re-ranking) to 64")
+    return value
+
+
 def setting(env: str, default: Any, help: str, parse: Callable[[str], Any] = str, *, secret: bool = False) -> Any:
     """A field of Settings read from the variable `env`. An empty value means
     the default, as in docker compose's `.env` (where `NAME=` is common)."""
@@ -328,6 +335,16 @@ class Settings:
     # -- observing
     metrics_port: int = setting(
         "METRICS_PORT", 0, "serve Prometheus metrics on this port (bot, worker; 0: off; `--metrics-port`)", _int
+    )
+    # -- best four of N (worker/best_of.py)
+    best_of: int = setting(
+        "BEST_OF",
+        8,
+        "a grid samples this many candidates and keeps the four closest to the prompt (4: off)",
+        _candidates,
+    )
+    rank_clip: str = setting(
+        "RANK_CLIP", "", "a CLIP model folder or hub id that ranks a real checkpoint's candidates (empty: no ranking)"
     )
 
     @classmethod

@@ -76,3 +76,31 @@ def test_clip_x0_changes_guided_samples(engine: EmbeddedEngine) -> None:
     finally:
         engine.clip_x0 = default
     assert np.abs(clipped - raw).mean() > 0.5
+
+
+def test_bf16_autocast_draws_what_float32_draws(engine: EmbeddedEngine) -> None:
+    """Issue 21: the denoiser runs under bfloat16 autocast where the CPU has
+    bf16 units; the scorer must read the same tiles as in float32."""
+    from worker.embedded import scoring
+    from worker.engines.embedded import bf16_supported
+
+    assert engine.bf16 == bf16_supported(engine.device)  # on by default exactly where it is native
+    req = Request.text("a small white square in the top right corner on a red background", [1, 2, 3, 4], 64, 64)
+    default = engine.bf16
+    try:
+        engine.bf16 = False
+        full = engine.generate(req)
+        engine.bf16 = True
+        half = engine.generate(req)
+    finally:
+        engine.bf16 = default
+    attrs = ("background", "foreground", "shape", "position", "size")
+    same = sum(
+        all(getattr(scoring.score_tile(a), n) == getattr(scoring.score_tile(b), n) for n in attrs)
+        for a, b in zip(full, half, strict=True)
+    )
+    assert same >= 3
+    diff = np.abs(
+        np.stack([np.asarray(a, dtype=int) - np.asarray(b, dtype=int) for a, b in zip(full, half, strict=True)])
+    )
+    assert 0 < diff.mean() < 8  # bf16 really ran, and moved pixels only slightly

@@ -114,7 +114,7 @@ def test_each_parameter_reaches_the_engine(rt: WorkerRuntime) -> None:
         ("text", -0.5),
     ]
     assert req.negative_prompt == "text"
-    assert (req.steps, req.guidance) == (5, 6.0)  # 20 × .25; 4 × (0.5 + 0.5·√4)
+    assert (req.steps, req.guidance) == (3, 6.0)  # the default 12 steps × .25; 4 × (0.5 + 0.5·√4)
     assert req.seeds == (11, 12, 13, 14)
     assert (req.chaos, req.weird, req.tile, req.stop) == (30, 200, False, None)
     run_prompt(rt, "a red circle --tile --stop 40 --steps 4 --cfg 3")

@@ -35,7 +35,7 @@ FUTURE = {
     "state": "queued",
     "user_id": None,
     "reply": {"channel_id": None, "thread_of": 99},
-    "understood": "a red circle, centred",  # a field this version does not have
+    "palette": "warm",  # a field this version does not have
     "inputs": [{"name": "a", "role": "image", "crop": [0, 0, 1, 1]}],
 }
 
@@ -59,11 +59,11 @@ def test_a_record_from_the_future_loads_and_keeps_what_it_does_not_know() -> Non
     job = JobRecord.from_json(json.dumps(FUTURE))
     assert job.params.seed == 3 and job.lane == "relax"
     assert job.params.unknown == {"sharpness": 250, "mood": 40}
-    assert job.unknown == {"understood": "a red circle, centred"}
+    assert job.unknown == {"palette": "warm"}
     assert job.reply.unknown == {"thread_of": 99}
     assert job.inputs[0].unknown == {"crop": [0, 0, 1, 1]}
     again = json.loads(dataclasses.replace(job, progress=0.5).to_json())
-    assert again["params"]["sharpness"] == 250 and again["understood"] == "a red circle, centred"
+    assert again["params"]["sharpness"] == 250 and again["palette"] == "warm"
     assert again["reply"]["thread_of"] == 99 and again["inputs"][0]["crop"] == [0, 0, 1, 1]
     assert job.public()["params"]["mood"] == 40
 
@@ -129,4 +129,4 @@ def test_records_of_other_versions_run_to_completion(rt: WorkerRuntime, raw: dic
     assert stored["state"] == "done" and stored["images"] == 4
     assert set(raw) <= set(stored)  # nothing the other version wrote was dropped on the way
     if raw is FUTURE:
-        assert stored["params"]["sharpness"] == 250 and stored["understood"] == FUTURE["understood"]
+        assert stored["params"]["sharpness"] == 250 and stored["palette"] == FUTURE["palette"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from PIL import Image
@@ -24,6 +24,7 @@ from shared.params import IMAGE_WEIGHT, nearest_aspect
 from shared.sampling import guidance_for, size_for, steps_for
 from shared.settings import Settings
 from shared.store import JobStore
+from worker import best_of
 from worker.engines.base import Engine, ProgressFn, Request, WeightedPrompt
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class Result:
     components: list[dict[str, Any]] = field(default_factory=list)
     text: str | None = None  # a text answer (e.g. /describe) in place of images
     prompts: list[str] = field(default_factory=list)  # /describe's four prompts (kept on the record)
+    record: dict[str, Any] = field(default_factory=dict)  # job record fields stored with the result
 
 
 @dataclass
@@ -116,12 +118,24 @@ Handler = Callable[[Context, JobRecord, ProgressFn | None], Result]
 
 
 def imagine(ctx: Context, job: JobRecord, progress: ProgressFn | None) -> Result:
-    """/imagine and 🔄: four images from the text, one seed each; with image prompts,
-    image to image from them (their composition and colours), as strongly as --iw says."""
+    """/imagine and 🔄: four images from the text, one seed each, the best four of more
+    candidates where a ranker can tell (worker/best_of.py), and what the model understood
+    of the prompt where the engine can say; with image prompts, image to image from them
+    (their composition and colours), as strongly as --iw says."""
     if job.inputs:
         return image_prompt(ctx, job, progress)
-    images = ctx.engine.generate(ctx.request(job), progress)
-    return Result(images, grid=True, content=messages.result(job), components=grid_components(job.id))
+    picked = best_of.sample_grid(
+        ctx.engine, ctx.request(job), ctx.settings, job.params, job.kept_seeds, progress, job.candidates
+    )
+    record: dict[str, Any] = {
+        "kept_seeds": picked.kept_seeds,
+        "candidates": picked.candidates if picked.kept_seeds else 0,
+    }
+    understood = best_of.understanding(ctx.engine, job.prompt)
+    if understood is not None:
+        record.update(understood=understood.text, out_of_world=not understood.in_world, unread=list(understood.unread))
+    content = messages.result(replace(job, **record))
+    return Result(picked.images, grid=True, content=content, components=grid_components(job.id), record=record)
 
 
 def variation(ctx: Context, job: JobRecord, progress: ProgressFn | None) -> Result:

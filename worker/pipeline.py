@@ -105,7 +105,7 @@ def _run(rt: runtime.WorkerRuntime, job_id: str, attempt: int) -> str:
         extra = {"described": result.prompts} if result.prompts else {}  # /describe's answer, for its buttons
         job = ride(
             "storing the result", store.store_result, job_id, attempt, encoded.pngs, encoded.grid_png,
-            images=len(result.images), width=first.width, height=first.height, progress=1.0, **extra,
+            images=len(result.images), width=first.width, height=first.height, progress=1.0, **extra, **result.record,
         )  # fmt: skip
         # 5. Deliver.
         limit = rt.settings.upload_limit_bytes

@@ -38,7 +38,9 @@ async def test_a_waiting_line_shows_its_place_and_moves_up(deployment: Deploymen
     warm = await imagine(deployment, "a white circle on a black background --steps 4")
     await finished(deployment, job_of(await command_result(deployment, warm)))
     # A long job holds the worker; two members queue behind it.
-    long_job = await imagine(deployment, "a red square on a blue background --steps 40")
+    # 24 steps: a grid samples 8 candidates now (best four of eight), so this holds the worker
+    # about as long as 40 steps of four did, and still finishes within JOB_WAIT_S on a busy machine.
+    long_job = await imagine(deployment, "a red square on a blue background --steps 24")
     await first_progress(deployment, long_job)
     second, third = standin.add_member("second"), standin.add_member("third")
     two = await imagine(deployment, "a green star on a white background --steps 4", user=second)

@@ -113,7 +113,9 @@ async def test_imagine_is_deferred_then_shows_progress_then_the_grid(deployment:
     record = await finished(deployment, first_grid.job_id)
     assert record.state == JobState.DONE and record.kind == JobKind.IMAGINE
     assert record.user_id == member.id and record.reply.message_id == message.id
-    assert message.content == f"**{TEXT}** - <@{member.id}> (fast)" and message.mentions == [member.id]
+    # Under the title, what the embedded model understood of the prompt (issue 21).
+    assert message.content == f"**{TEXT}** - <@{member.id}> (fast)\nUnderstood: a red circle on blue"
+    assert message.mentions == [member.id]
     assert record.width and record.height and record.width > record.height  # --ar 3:2 reached the worker
     assert image_size(message) == (2 * record.width, 2 * record.height)
     assert message.custom_ids == grid_ids(first_grid.job_id)
@@ -159,7 +161,7 @@ async def test_grid_buttons_make_the_right_follow_ups(deployment: Deployment, fi
     assert (record.kind, record.parent_id, record.index) == (JobKind.VARIATION, parent, 3)
 
     # 🔄: the same prompt, new seeds, a new grid.
-    assert rerolled.content == f"**{TEXT}** - <@{member.id}> (fast)"
+    assert rerolled.content == f"**{TEXT}** - <@{member.id}> (fast)\nUnderstood: a red circle on blue"
     assert image_size(rerolled) == (2 * tile[0], 2 * tile[1])
     reroll_job = job_of(rerolled)
     assert rerolled.custom_ids == grid_ids(reroll_job)
@@ -211,7 +213,7 @@ async def test_bot_killed_mid_job_then_restarted(deployment: Deployment, first_g
 
     # The job that was running when the bot died delivered its grid on its own message.
     grid = await command_result(deployment, running)
-    assert grid.content == f"**{prompt}** - <@{member.id}> (fast)"
+    assert grid.content == f"**{prompt}** - <@{member.id}> (fast)\nUnderstood: a blue square on yellow"
     assert grid.custom_ids == grid_ids(running_job.id)
     assert (await finished(deployment, running_job.id)).state == JobState.DONE
 
@@ -235,7 +237,8 @@ async def test_job_waiting_past_the_token_lifetime_is_posted_in_the_channel(depl
     record = await finished(deployment, job_id)
     assert record.reply.interaction_token == waiting.token and record.state == JobState.DONE
     assert posted.via == "bot" and posted.channel_id == standin.channel_id and not posted.ephemeral
-    assert posted.mentions == [member.id] and posted.content == f"**{prompt}** - <@{member.id}> (fast)"
+    assert posted.mentions == [member.id]
+    assert posted.content == f"**{prompt}** - <@{member.id}> (fast)\nUnderstood: a green triangle on white"
     assert posted.custom_ids == grid_ids(job_id)
     assert image_size(posted) == (2 * (record.width or 0), 2 * (record.height or 0))
     assert record.reply.message_id == posted.id

@@ -53,3 +53,15 @@ class TextEncoder:
         pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1)
         pooled = torch.nn.functional.normalize(pooled, dim=-1)
         return TextEmbedding(tokens=hidden, mask=mask, pooled=pooled)
+
+
+def weighted_embedding(emb: TextEmbedding, weights: list[float]) -> TextEmbedding:
+    """Weighted text conditioning: the parts' embeddings averaged by weight, token by
+    token (the mask: any part's), the pooled vector re-normalised. One part: its own."""
+    if emb.tokens.shape[0] == 1:
+        return emb
+    w = torch.tensor(weights, dtype=emb.tokens.dtype, device=emb.tokens.device)
+    w = w / w.sum()
+    tokens = (emb.tokens * w[:, None, None]).sum(0, keepdim=True)
+    pooled = torch.nn.functional.normalize((emb.pooled * w[:, None]).sum(0, keepdim=True), dim=-1)
+    return TextEmbedding(tokens=tokens, mask=emb.mask.any(0, keepdim=True), pooled=pooled)

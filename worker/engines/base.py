@@ -98,6 +98,19 @@ def check_request(spec: ModelSpec, req: Request) -> None:
         raise Unsupported(spec.name, f"The model `{spec.name}` has no LoRA `{unknown[0]}`.")
 
 
+@dataclass(frozen=True)
+class Understanding:
+    """What an engine read in a prompt (engines that can say: `understand(prompt)`)."""
+
+    text: str  # what it draws, e.g. "a red circle, top left, on blue"
+    in_world: bool  # False: the prompt names nothing the model can draw
+    unread: tuple[str, ...] = ()  # words it could not place
+
+
+# rank(prompt, images) -> one score per image, higher = closer to the prompt.
+RankFn = Callable[[str, list[Image.Image]], list[float]]
+
+
 class Engine(Protocol):
     spec: ModelSpec
 

@@ -28,3 +28,9 @@ def circular_padding(*modules: torch.nn.Module | None, on: bool) -> Iterator[Non
     finally:
         for conv in convs:
             conv.padding_mode = "zeros"
+
+
+def tile_shift(i: int, x) -> tuple[int, int]:
+    """--tile's roll at step `i`: steps of co-prime sizes put every seam in the middle of some step's view."""
+    h, w = x.shape[2], x.shape[3]
+    return ((i * 5 + h // 2) % h, (i * 7 + w // 2) % w)
