@@ -3,7 +3,11 @@ property can be measured it is measured: a real worker (its runtime and
 pipeline, against the real redis-server) runs jobs resolved from prompts
 (shared/resolution.py) on the embedded model.
 
-Measured on the embedded model (64×64, seeds 11–14 and the next ones):
+Measured on the embedded model (64×64, 8 steps, seeds 11–14 and the next ones;
+2-core CPU, 2026-12): mean pairwise tile distance 0.055 at --chaos 0, 0.073 at
+--chaos 100; wrap jump / inside jump 1.16 plain, 0.92 with --tile; distance to
+the full run 0.049 at --stop 30, 0.024 at --stop 70; --weird 2000 moves the
+images 0.062 from plain. So:
 * --chaos 100 spreads the four tiles apart (mean pairwise distance) more than --chaos 0;
 * --tile makes the left/right and top/bottom edges continue each other: the jump
   across the wrap is no larger than between neighbouring columns inside;
@@ -137,7 +141,7 @@ def test_permutations_run_as_two_jobs_with_their_prompts(rt: WorkerRuntime) -> N
 def test_more_chaos_spreads_the_four_images_apart(rt: WorkerRuntime) -> None:
     calm = [spread(t) for t in run_prompt(rt, f"{CIRCLE} --r 2 --c 0")]
     wild = [spread(t) for t in run_prompt(rt, f"{CIRCLE} --r 2 --c 100")]
-    assert np.mean(wild) > 1.3 * np.mean(calm), (calm, wild)
+    assert np.mean(wild) > 1.2 * np.mean(calm), (calm, wild)
 
 
 def wrap_ratio(tile: np.ndarray) -> float:
