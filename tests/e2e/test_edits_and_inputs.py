@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pytest
 import pytest_asyncio
 
+from shared import keys
 from shared.custom_id import Action, encode
 from shared.job import JobKind, JobRecord, JobState
 from worker.embedded import scenes
@@ -32,6 +33,7 @@ from .scenario_helpers import (
     imagine,
     job_of,
     private_answer,
+    redis_until,
 )
 from .standin import Message, Upload
 
@@ -148,7 +150,13 @@ async def test_describe_blend_and_an_image_prompt_take_attachments(deployment: D
     line = await deployment.bot.until(
         standin.wait_for(lambda: next(map(standin.message, pick.followup_ids), None), 20), "the waiting line"
     )
-    queued = await asyncio.to_thread(deployment.store.get, job_of(line))
+    picked = job_of(line)  # the line is shown before its job is queued: wait for the job
+
+    async def stored(client):
+        return True if await client.exists(keys.job(picked)) else None
+
+    await redis_until(deployment, keys.job(picked), stored, "the picked prompt's job to be queued")
+    queued = await asyncio.to_thread(deployment.store.get, picked)
     assert queued.kind == JobKind.IMAGINE and queued.prompt == scenes.plain_caption(star)
     assert line.content.startswith(f"**{scenes.plain_caption(star)}** - <@{member.id}>")
     await standin.click(line.id, line.custom_ids[0])  # ❌: no need to draw it

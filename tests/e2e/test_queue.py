@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from shared import keys
 from tests.e2e.scenario_helpers import (
     ANSWER_WAIT_S,
     JOB_WAIT_S,
@@ -17,6 +18,7 @@ from tests.e2e.scenario_helpers import (
     first_progress,
     imagine,
     job_of,
+    redis_until,
     waiting_line_shown,
 )
 from tests.e2e.standin import Message
@@ -45,6 +47,21 @@ async def test_a_waiting_line_shows_its_place_and_moves_up(deployment: Deploymen
     second, third = standin.add_member("second"), standin.add_member("third")
     two = await imagine(deployment, "a green star on a white background --steps 4", user=second)
     await waiting_line_shown(deployment, two)
+
+    # The line is shown before its job is queued (so a fast worker's result can't be overwritten):
+    # wait for the job itself, or the third member's place could be counted without it.
+    message_key = keys.message(two.original_message_id or 0)
+
+    async def job_id_of_two(client):
+        raw = await client.get(message_key)
+        return raw.decode() if raw is not None else None
+
+    two_id = await redis_until(deployment, message_key, job_id_of_two, "the second member's line → job")
+
+    async def two_stored(client):
+        return True if await client.exists(keys.job(two_id)) else None
+
+    await redis_until(deployment, keys.job(two_id), two_stored, "the second member's job to be queued")
     three = await imagine(deployment, "a yellow triangle on a black background --steps 4", user=third)
     await waiting_line_shown(deployment, three)
     line_two = standin.message(two.original_message_id or 0)
