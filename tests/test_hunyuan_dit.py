@@ -59,7 +59,7 @@ def test_it_loads_as_hunyuan_dit_with_its_defaults_and_no_image_to_image(engine:
     assert (engine.arch, spec.family, spec.title) == ("hunyuan", "hunyuan-dit", "Hunyuan-DiT")
     assert (spec.default_steps, spec.default_guidance, spec.negative_prompt) == (50, 5.0, True)
     assert spec.max_prompt_tokens == 77 and spec.size_multiple == 16
-    assert spec.tasks == frozenset({Task.TEXT_TO_IMAGE})
+    assert spec.tasks == frozenset({Task.TEXT_TO_IMAGE, Task.TILE})  # --tile wraps every convolution
     variation = make_job(kind=JobKind.VARIATION, parent_id="p" * 32, index=1, model=spec.name)
     with pytest.raises(Unsupported, match="cannot do image-to-image"):
         check_servable(variation, spec, engine.count_tokens)
