@@ -165,9 +165,20 @@ async def _decide(interaction: discord.Interaction, bot: DaydreamBot, job_id: st
         except DaydreamError:
             await bot.jobs.call(moderation.move_case, job_id, ("allowed",), "appealed")
             raise
+    elif case.job.user_id:
+        # Nothing for the member to guess: their interaction is gone, so they are told by DM.
+        await _tell_by_dm(bot, case.job.user_id, mod_messages.appeal_upheld(case.job.prompt))
     decided = mod_messages.allowed(interaction.user.id) if allow else mod_messages.upheld(interaction.user.id)
     original = interaction.message.content if interaction.message else ""
     await interaction.edit_original_response(
         content=f"{original}\n{decided}"[:2000], view=None, allowed_mentions=discord.AllowedMentions.none()
     )
     logger.info("case %s %s by moderator %s", job_id, to, interaction.user.id)
+
+
+async def _tell_by_dm(bot: DaydreamBot, user_id: int, text: str) -> None:
+    try:
+        dm = await bot.create_dm(discord.Object(id=user_id))
+        await dm.send(text, allowed_mentions=discord.AllowedMentions.none())
+    except discord.HTTPException:
+        logger.info("could not tell member %s by DM (their DMs may be closed)", user_id, exc_info=True)

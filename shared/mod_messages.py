@@ -79,6 +79,14 @@ def upheld(moderator_id: int) -> str:
     return f"Upheld by <@{moderator_id}>: the prompt stays blocked."
 
 
+def appeal_upheld(prompt: str) -> str:
+    """The member's answer when a moderator upholds their appeal (by DM: their interaction is gone)."""
+    return (
+        f"Your appeal was reviewed: the prompt `{prompt[:200]}` stays blocked by this server's rules. "
+        "Rephrase it without the blocked word and try again."
+    )
+
+
 def rules_report(rules: dict[str, list[str]]) -> str:
     own = ", ".join(f"`{r}`" for r in rules["server"]) or "none"
     default = ", ".join(f"`{r}`" for r in rules["default"]) or "none"

@@ -75,6 +75,32 @@ async def test_a_blocked_prompt_is_appealed_allowed_and_posted(deployment: Deplo
     assert not standin.message(case.id).custom_ids  # decided: no more buttons
 
 
+async def test_an_upheld_appeal_is_told_to_the_member_by_dm(deployment: Deployment) -> None:
+    standin = deployment.standin
+    modlog = await with_modlog(deployment)
+    moderator = standin.add_member("moderator-2", permissions=MANAGE_GUILD)
+    author = standin.add_member("appellant")
+    jobs_before = job_count(deployment.store)
+    it = await imagine(deployment, f"a nude figure {QUICK}", user=author)
+    answer = await private_answer(deployment, it)
+    [appeal] = answer.custom_ids
+    job_id = appeal.split(":")[2]
+    await standin.click(answer.id, appeal, user=author)
+
+    def appeal_entry() -> Message | None:
+        return next((m for m in standin.messages(modlog) if "**Appeal**" in m.content and job_id in m.content), None)
+
+    case = await deployment.bot.until(standin.wait_for(appeal_entry, ANSWER_WAIT_S), "the appeal in the mod log")
+    await standin.click(case.id, encode(Action.UPHOLD, job_id, 0), user=moderator)
+
+    def told() -> Message | None:
+        return next(iter(standin.dms(author)), None)
+
+    dm = await deployment.bot.until(standin.wait_for(told, ANSWER_WAIT_S), "the member's DM")
+    assert "stays blocked" in dm.content and "a nude figure" in dm.content
+    assert job_count(deployment.store) == jobs_before  # upheld: nothing was queued
+
+
 async def test_a_banned_member_is_refused_and_told_once(deployment: Deployment) -> None:
     standin, store = deployment.standin, deployment.store
     banned = standin.add_member("banned")
