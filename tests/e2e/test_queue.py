@@ -40,9 +40,10 @@ async def test_a_waiting_line_shows_its_place_and_moves_up(deployment: Deploymen
     warm = await imagine(deployment, "a white circle on a black background --steps 4")
     await finished(deployment, job_of(await command_result(deployment, warm)))
     # A long job holds the worker; two members queue behind it.
-    # 24 steps: a grid samples 8 candidates now (best four of eight), so this holds the worker
-    # about as long as 40 steps of four did, and still finishes within JOB_WAIT_S on a busy machine.
-    long_job = await imagine(deployment, "a red square on a blue background --steps 24")
+    # 100 steps of eight candidates (best four of eight): about ten seconds on a quiet 2-core
+    # machine, so it still holds the worker when the second member cancels and the third's line
+    # moves up (24 steps finished first on a quiet machine: the line then never showed #1).
+    long_job = await imagine(deployment, "a red square on a blue background --steps 100")
     await first_progress(deployment, long_job)
     second, third = standin.add_member("second"), standin.add_member("third")
     two = await imagine(deployment, "a green star on a white background --steps 4", user=second)
