@@ -48,6 +48,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine import cpu_name  # noqa: E402
+
 logger = logging.getLogger("gpu_sampler")
 
 PROMPT = "a lighthouse at dusk"
@@ -118,16 +120,6 @@ class Result:
 
 
 # -- the machine ------------------------------------------------------------------------
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine(device) -> dict[str, Any]:
     import diffusers
     import torch

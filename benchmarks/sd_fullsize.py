@@ -21,7 +21,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -31,6 +30,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.machine import cpu_name  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -122,16 +123,6 @@ def build_sd15(folder: Path, *, safety_checker: bool = True) -> Path:
     out = folder / "sd15-random"
     pipe.to(torch.float16).save_pretrained(out, safe_serialization=True)
     return out
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def folder_mb(folder: Path) -> float:
