@@ -159,3 +159,15 @@ def test_pair_scorer_finds_a_faint_object_beside_a_strong_one() -> None:
         ),
     )
     assert all(scoring.compare_pair(scoring.score_pair(scenes.render(scene, 64)), scene).values())
+
+
+def test_a_tile_wider_than_tall_is_read_along_each_axis() -> None:
+    """A --ar 3:2 grid's tiles (best-of-N ranks them): a square scene drawn into the right
+    two thirds of a 96×64 tile reads as its object, on the right (an object past the
+    tile's height once raised: the crop was bounded by the height on both axes)."""
+    scene = scenes.Scene("blue", (scenes.SceneObject("red", "square", "right", "medium"),))
+    wide = Image.new("RGB", (96, 64), scenes.COLOURS["blue"])
+    wide.paste(scenes.render(scene, 64), (32, 0))
+    tile = scoring.score_tile(wide)
+    assert (tile.background, tile.foreground, tile.shape) == ("blue", "red", "square")
+    assert tile.position == "right" and tile.size == "medium"

@@ -197,9 +197,9 @@ def _pixels(image: Image.Image) -> tuple[np.ndarray, float]:
 
 def _smoothed(dist: np.ndarray) -> np.ndarray:
     """3×3 box mean of a distance map (edges repeated)."""
-    side = dist.shape[0]
+    h, w = dist.shape
     padded = np.pad(dist, 1, mode="edge")
-    return sum(padded[dy : dy + side, dx : dx + side] for dy in range(3) for dx in range(3)) / 9.0
+    return sum(padded[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)) / 9.0
 
 
 def score_tile(image: Image.Image) -> TileScore:
@@ -229,7 +229,10 @@ def score_tile(image: Image.Image) -> TileScore:
 
 def _describe_blob(arr: np.ndarray, dist: np.ndarray, mask: np.ndarray) -> Blob:
     """Colour, shape, position and size of one blob, with the measurements."""
-    side = arr.shape[0]
+    # Tiles of another --ar than 1:1 are not square: bounds and places per axis,
+    # sizes against the shorter side (what the scenes are drawn in).
+    h, w = arr.shape[:2]
+    side = min(h, w)
     # 3. Foreground colour: the median of the blob's pixels, snapped to the palette
     foreground = nearest_colour(np.median(arr[mask], axis=0))
 
@@ -237,7 +240,7 @@ def _describe_blob(arr: np.ndarray, dist: np.ndarray, mask: np.ndarray) -> Blob:
     # distance) gives sub-pixel area and extents, which a 14-px small shape needs.
     area_binary = int(mask.sum())
     ys, xs = np.nonzero(mask)
-    y0, y1, x0, x1 = max(ys.min() - 1, 0), min(ys.max() + 2, side), max(xs.min() - 1, 0), min(xs.max() + 2, side)
+    y0, y1, x0, x1 = max(ys.min() - 1, 0), min(ys.max() + 2, h), max(xs.min() - 1, 0), min(xs.max() + 2, w)
     full = float(np.median(dist[mask]))
     alpha = np.clip(dist[y0:y1, x0:x1] / max(full, 1e-6), 0.0, 1.0)
     alpha[~_dilate(mask)[y0:y1, x0:x1]] = 0.0  # other blobs do not count
@@ -252,8 +255,8 @@ def _describe_blob(arr: np.ndarray, dist: np.ndarray, mask: np.ndarray) -> Blob:
 
     # 5. Position: the soft centroid, snapped to the nine named places
     gy, gx = np.mgrid[y0:y1, x0:x1]
-    cx = float((alpha * (gx + 0.5)).sum() / area) / side
-    cy = float((alpha * (gy + 0.5)).sum() / area) / side
+    cx = float((alpha * (gx + 0.5)).sum() / area) / w
+    cy = float((alpha * (gy + 0.5)).sum() / area) / h
     position = nearest_position(cx, cy)
 
     # 6. Size: the larger extent, undone by the shape's drawn proportions
