@@ -19,7 +19,7 @@ from shared.custom_id import Action
 from shared.errors import DaydreamError, InvalidRequest, QueueUnavailable
 from shared.flags import help_text
 from shared.job import JobRecord, JobState, Venue
-from shared.models import model_name
+from shared.models import EMBEDDED, ModelSpec, model_name
 from shared.resolution import describe, resolve_in
 from shared.settings import Settings
 from shared.store import JobStore
@@ -203,6 +203,24 @@ def submit_and_wait(
     return _finish(store, _wait_for(store, job, args), args, show)
 
 
+def _dry_run_spec(store: JobStore, model: str) -> ModelSpec | None:
+    """The spec a dry run sizes its jobs with: the live workers', else the last one announced,
+    else (for the built-in model, which needs no worker to be known) the embedded engine's own.
+    stderr says which when it is not the live one; stdout stays one JSON line per job."""
+    if store.dispatch.spec(model) is not None:
+        return store.dispatch.spec(model)
+    spec, source = store.dispatch.known_spec(model), "its last announced spec"
+    if spec is None and model == EMBEDDED:
+        from worker.engines.embedded import SPEC as spec  # torch; only when no worker ever announced it
+
+        source = "the built-in model's spec"
+    if spec is None:
+        print(f"No worker of `{model}` has announced it: width, height, steps and guidance are null.", file=sys.stderr)
+    else:
+        print(f"No worker of `{model}` is running: width, height, steps and guidance from {source}.", file=sys.stderr)
+    return spec
+
+
 def cmd_imagine(args: argparse.Namespace, settings: Settings) -> int:
     """`daydream imagine`: resolve like /imagine (shared/resolution.py), then queue every
     job it makes and wait for each; `--dry-run` prints them instead, one JSON line each.
@@ -227,8 +245,9 @@ def cmd_imagine(args: argparse.Namespace, settings: Settings) -> int:
             job.params = replace(job.params, image_weight=args.iw)
         check_image_prompt(job.params, len(images))
     if getattr(args, "dry_run", False):
+        specs = {m: _dry_run_spec(store, m) for m in sorted({j.model for j in resolution.jobs})}
         for job in resolution.jobs:
-            print(json.dumps(describe(job, store.dispatch.spec(job.model)), ensure_ascii=False))
+            print(json.dumps(describe(job, specs[job.model]), ensure_ascii=False))
         return 0
     # On behalf of a member, or in a server: judged as the bot judges a request there
     # (shared/moderation.py). The host's own jobs (neither) are not screened.

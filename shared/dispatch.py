@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 RQ_RESULT_TTL_S = 3600  # RQ's own result of run_job ("done", "failed" …); Daydream's record is the truth
 RQ_FAILURE_TTL_S = 7 * 24 * 3600
 TOKENIZER_TTL_S = 7 * 24 * 3600  # refreshed with every heartbeat of a worker that holds it
+KNOWN_SPEC_TTL_S = 30 * 24 * 3600  # a model not served for a month is forgotten by --dry-run
 BELL_KEEP = 100  # wake-up tokens kept per model (each wakes one idle worker)
 IDLE_WAIT_S = 5  # an idle worker re-checks its queues at least this often
 OUTAGE_BACKOFF_S = (0.5, 10.0)  # first and longest wait between tries while Redis is down
@@ -209,13 +210,14 @@ class Dispatch:
             pipe.set(keys.worker_heartbeat(name), json.dumps(payload), ex=ttl)
             for spec, _tokenizer in specs:
                 pipe.set(keys.model_spec(spec.name), json.dumps(record.dump(spec)), ex=ttl)
+                pipe.set(keys.model_spec_known(spec.name), json.dumps(record.dump(spec)), ex=KNOWN_SPEC_TTL_S)
                 if spec.tokenizer:
                     pipe.expire(keys.tokenizer(spec.tokenizer), TOKENIZER_TTL_S)
             results = pipe.execute()
         # The tokenizer itself is sent once per process, and again only if Redis lost it.
         kept = iter(results[2:])
         for spec, tokenizer in specs:
-            next(kept)  # the spec's SET
+            next(kept), next(kept)  # the spec's SETs (live and last known)
             if not spec.tokenizer:
                 continue
             still_there = next(kept)
@@ -271,6 +273,13 @@ class Dispatch:
     def spec(self, model: str) -> ModelSpec | None:
         """What the live workers of `model` announce it can do (None: none announced)."""
         raw = self._redis.get(keys.model_spec(model))
+        return spec_from_dict(json.loads(raw)) if raw is not None else None
+
+    def known_spec(self, model: str) -> ModelSpec | None:
+        """The live spec of `model`, or else the last one its workers announced (kept
+        KNOWN_SPEC_TTL_S): what `--dry-run` resolves sizes and steps with while no worker runs."""
+        live, known = self._redis.mget([keys.model_spec(model), keys.model_spec_known(model)])
+        raw = live if live is not None else known
         return spec_from_dict(json.loads(raw)) if raw is not None else None
 
     def served_specs(self) -> dict[str, ModelSpec | None]:

@@ -182,6 +182,11 @@ def model_spec(name: str) -> str:
     return f"{PREFIX}:model:{name}"
 
 
+def model_spec_known(name: str) -> str:
+    """The last ModelSpec announced for model `name`, kept after its workers stop (for `--dry-run`)."""
+    return f"{PREFIX}:model-known:{name}"
+
+
 def tokenizer(digest: str) -> str:
     """A model's tokenizer, by the digest its ModelSpec names (shared/tokens.py)."""
     return f"{PREFIX}:tokenizer:{digest}"

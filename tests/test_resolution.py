@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from shared import keys
 from shared.errors import InvalidPrompt, InvalidRequest, Unsupported
 from shared.flags import PromptLimits
 from shared.models import check_servable
@@ -175,3 +176,29 @@ def test_a_flag_the_model_cannot_honour_is_refused_at_submit():
         check_servable(job, flux, None)
     [job] = plain("a cat --stop 100 --tile").jobs  # --stop 100 is the full run: nothing to refuse
     check_servable(job, flux, None)
+
+
+def test_dry_run_without_a_running_worker_sizes_jobs_from_the_last_announced_or_built_in_spec(redis_url):
+    store = JobStore(Settings(redis_url=redis_url))
+    # No worker ever: the built-in model's spec is known without one (the engine's own).
+    from worker.engines.embedded import SPEC
+
+    r = daydream(redis_url, "imagine", "--dry-run", "a red star --ar 3:2")
+    assert r.returncode == 0, r.stderr
+    line = json.loads(r.stdout)
+    assert (line["width"], line["height"]) == (80, 48) and line["steps"] == SPEC.default_steps
+    assert line["guidance"] is not None and "built-in model's spec" in r.stderr
+    # A checkpoint's workers announced a spec, then all stopped (their heartbeats and live spec expired).
+    big = dataclasses.replace(EMBEDDED_SPEC, name="sdxl", base_size=1024, size_multiple=64, default_steps=30)
+    announce_worker(store, "w-sdxl", spec=big)
+    store.redis.delete(keys.model_spec("sdxl"), keys.worker_heartbeat("w-sdxl"))
+    assert store.dispatch.spec("sdxl") is None
+    r = daydream(redis_url, "imagine", "--dry-run", "a red star --ar 1:1 --model sdxl")
+    assert r.returncode == 0, r.stderr
+    line = json.loads(r.stdout)
+    assert (line["width"], line["height"], line["steps"]) == (1024, 1024, 30)
+    assert "last announced spec" in r.stderr
+    # A model nobody ever announced: null, and stderr says why.
+    r = daydream(redis_url, "imagine", "--dry-run", "a red star --model flux")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["width"] is None and "has announced it" in r.stderr
