@@ -12,13 +12,16 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-# admin_* add their /admin commands; edits the openers of Vary (Region) and Custom Zoom
+# admin_* add their /admin commands; edits the openers of Vary (Region) and Custom Zoom;
+# edits and remix the submit handlers of their modals (bot/modals.py)
 from bot import (  # noqa: F401
     admin_defaults,
     admin_moderation,
     admin_queue,
     edits,
     endpoint,
+    modals,
+    remix,
     replies,
 )
 from bot import metrics as bot_metrics
@@ -128,6 +131,10 @@ class DaydreamBot(commands.Bot):
     async def close(self) -> None:
         await self.downloads.close()
         await super().close()
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        # Daydream's modals are routed by custom_id, not by discord.py's memory (bot/modals.py).
+        await modals.dispatch(interaction, self.settings, self.jobs)
 
     async def on_ready(self) -> None:
         logger.info("connected as %s (id %s) to %d server(s)", self.user, self.user and self.user.id, len(self.guilds))

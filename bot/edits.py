@@ -13,7 +13,7 @@ import logging
 
 import discord
 
-from bot import permissions, replies
+from bot import modals, permissions, replies
 from bot.buttons import OPENERS, handle_click, load_parent
 from bot.store import AsyncStore
 from shared import edit_messages
@@ -74,23 +74,44 @@ async def open_region_picker(
     )
 
 
-class RegionPromptModal(discord.ui.Modal, title="Vary (Region)"):
-    prompt: discord.ui.TextInput = discord.ui.TextInput(
-        label=edit_messages.REGION_PROMPT_LABEL, required=False, max_length=1000, style=discord.TextStyle.paragraph
+def region_prompt_modal(ref: ButtonRef, cells: tuple[int, ...]) -> discord.ui.Modal:
+    """The optional new prompt for the picked cells, which travel in its custom_id (bot/modals.py)."""
+    modal = discord.ui.Modal(
+        title="Vary (Region)", custom_id=modals.custom_id(ref, ".".join(map(str, cells))), timeout=None
     )
+    modal.add_item(
+        discord.ui.TextInput(
+            label=edit_messages.REGION_PROMPT_LABEL,
+            custom_id="prompt",
+            required=False,
+            max_length=1000,
+            style=discord.TextStyle.paragraph,
+        )
+    )
+    return modal
 
-    def __init__(self, ref: ButtonRef, cells: tuple[int, ...], settings: Settings, store: AsyncStore) -> None:
-        super().__init__(timeout=PICKER_TIMEOUT_S)
-        self.ref, self.cells, self.settings, self.store = ref, cells, settings, store
 
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        cells, prompt, settings = self.cells, self.prompt.value, self.settings
+@modals.handles(Action.REGION_SELECT)
+async def on_region_prompt(
+    interaction: discord.Interaction,
+    ref: ButtonRef,
+    extra: str,
+    values: dict[str, str],
+    settings: Settings,
+    store: AsyncStore,
+) -> None:
+    try:
+        cells = parse_cells(extra.split("."))
+    except DaydreamError as exc:
+        await replies.tell_privately(interaction, str(exc))
+        return
+    prompt = values.get("prompt", "")
 
-        def build(parent: JobRecord, user_id: int, reply: ReplyTarget, lane: str) -> JobRecord:
-            edit = Edit(cells=cells)
-            return edit_job(parent, JobKind.REGION, edit, 1, user_id, settings, prompt=prompt, reply=reply, lane=lane)
+    def build(parent: JobRecord, user_id: int, reply: ReplyTarget, lane: str) -> JobRecord:
+        edit = Edit(cells=cells)
+        return edit_job(parent, JobKind.REGION, edit, 1, user_id, settings, prompt=prompt, reply=reply, lane=lane)
 
-        await handle_click(interaction, self.ref, settings, self.store, build=build)
+    await handle_click(interaction, ref, settings, store, build=build)
 
 
 async def on_region_select(
@@ -103,39 +124,53 @@ async def on_region_select(
     except DaydreamError as exc:
         await replies.tell_privately(interaction, str(exc))
         return
-    await interaction.response.send_modal(RegionPromptModal(ref, cells, settings, store))
+    await modals.send(interaction, region_prompt_modal(ref, cells))
 
 
-class CustomZoomModal(discord.ui.Modal, title="Custom Zoom"):
-    factor: discord.ui.TextInput = discord.ui.TextInput(
-        label=edit_messages.ZOOM_FACTOR_LABEL, default="2", max_length=8, required=True
+def custom_zoom_modal(ref: ButtonRef) -> discord.ui.Modal:
+    modal = discord.ui.Modal(title="Custom Zoom", custom_id=modals.custom_id(ref), timeout=None)
+    modal.add_item(
+        discord.ui.TextInput(
+            label=edit_messages.ZOOM_FACTOR_LABEL, custom_id="factor", default="2", max_length=8, required=True
+        )
     )
-    aspect: discord.ui.TextInput = discord.ui.TextInput(
-        label=edit_messages.ZOOM_ASPECT_LABEL, required=False, max_length=16, placeholder="--ar 3:2"
+    modal.add_item(
+        discord.ui.TextInput(
+            label=edit_messages.ZOOM_ASPECT_LABEL,
+            custom_id="aspect",
+            required=False,
+            max_length=16,
+            placeholder="--ar 3:2",
+        )
     )
+    return modal
 
-    def __init__(self, ref: ButtonRef, settings: Settings, store: AsyncStore) -> None:
-        super().__init__(timeout=PICKER_TIMEOUT_S)
-        self.ref, self.settings, self.store = ref, settings, store
 
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        try:
-            edit = Edit(factor=check_factor(self.factor.value), aspect=check_aspect(self.aspect.value))
-        except DaydreamError as exc:
-            await replies.tell_privately(interaction, str(exc))
-            return
-        settings = self.settings
+@modals.handles(Action.ZOOM_CUSTOM)
+async def on_custom_zoom(
+    interaction: discord.Interaction,
+    ref: ButtonRef,
+    extra: str,
+    values: dict[str, str],
+    settings: Settings,
+    store: AsyncStore,
+) -> None:
+    try:
+        edit = Edit(factor=check_factor(values.get("factor", "")), aspect=check_aspect(values.get("aspect", "")))
+    except DaydreamError as exc:
+        await replies.tell_privately(interaction, str(exc))
+        return
 
-        def build(parent: JobRecord, user_id: int, reply: ReplyTarget, lane: str) -> JobRecord:
-            return edit_job(parent, JobKind.ZOOM, edit, 1, user_id, settings, reply=reply, lane=lane)
+    def build(parent: JobRecord, user_id: int, reply: ReplyTarget, lane: str) -> JobRecord:
+        return edit_job(parent, JobKind.ZOOM, edit, 1, user_id, settings, reply=reply, lane=lane)
 
-        await handle_click(interaction, self.ref, settings, self.store, build=build)
+    await handle_click(interaction, ref, settings, store, build=build)
 
 
 async def open_custom_zoom(
     interaction: discord.Interaction, ref: ButtonRef, settings: Settings, store: AsyncStore
 ) -> None:
-    await interaction.response.send_modal(CustomZoomModal(ref, settings, store))
+    await modals.send(interaction, custom_zoom_modal(ref))
 
 
 OPENERS[Action.VARY_REGION] = open_region_picker

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import discord
 
-from bot import replies
+from bot import modals, replies
 from bot.store import AsyncStore
 from shared.custom_id import Action, ButtonRef
 from shared.errors import DaydreamError
@@ -50,23 +50,38 @@ def remixed(child: JobRecord, action: Action, text: str) -> JobRecord:
     )
 
 
-class RemixModal(discord.ui.Modal):
-    def __init__(self, ref: ButtonRef, settings: Settings, store: AsyncStore, text: str) -> None:
-        super().__init__(title="Remix", custom_id=f"ddm:{ref.action.value}:{ref.job_id}:{ref.index}", timeout=900)
-        self.ref, self.settings, self.store = ref, settings, store
-        self.prompt = discord.ui.TextInput(
+PROMPT_INPUT = "prompt"  # the text input's custom_id: the submit is read by it (bot/modals.py)
+
+
+def remix_modal(ref: ButtonRef, text: str) -> discord.ui.Modal:
+    """The modal holding the parent's prompt; its submit comes to `on_submit` by its custom_id,
+    after a bot restart too (bot/modals.py)."""
+    modal = discord.ui.Modal(title="Remix", custom_id=modals.custom_id(ref), timeout=None)
+    modal.add_item(
+        discord.ui.TextInput(
             label="Prompt and parameters",
+            custom_id=PROMPT_INPUT,
             style=discord.TextStyle.paragraph,
             default=text[:MAX_TEXT],
             max_length=MAX_TEXT,
         )
-        self.add_item(self.prompt)
+    )
+    return modal
 
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        from bot.buttons import queue_click  # it opens this modal
 
-        await interaction.response.defer()
-        await queue_click(interaction, self.ref, self.settings, self.store, remix_text=str(self.prompt.value))
+@modals.handles(*REMIXABLE)
+async def on_submit(
+    interaction: discord.Interaction,
+    ref: ButtonRef,
+    extra: str,
+    values: dict[str, str],
+    settings: Settings,
+    store: AsyncStore,
+) -> None:
+    from bot.buttons import queue_click  # it opens this modal
+
+    await interaction.response.defer()
+    await queue_click(interaction, ref, settings, store, remix_text=values.get(PROMPT_INPUT, ""))
 
 
 async def open_modal(interaction: discord.Interaction, ref: ButtonRef, settings: Settings, store: AsyncStore) -> None:
@@ -75,4 +90,4 @@ async def open_modal(interaction: discord.Interaction, ref: ButtonRef, settings:
     except DaydreamError as exc:
         await replies.tell_privately(interaction, str(exc))
         return
-    await interaction.response.send_modal(RemixModal(ref, settings, store, canonical_of(parent)))
+    await modals.send(interaction, remix_modal(ref, canonical_of(parent)))

@@ -1,7 +1,7 @@
 """Personal settings through the Discord stand-in, with the real bot and a real
 worker: the /settings panel (its components pass the stand-in's checks of what
 Discord accepts) saves a click and redraws itself; /prefer option macros reach
-the next /imagine; /info lists the job; with Remix on, V1 answers with a modal."""
+the next /imagine; /info lists the job; with Remix on, V1 answers with a modal, which still works after a bot restart."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from tests.e2e.scenario_helpers import (
     ANSWER_WAIT_S,
     Deployment,
+    click_result,
     command_result,
     finished,
     imagine,
@@ -54,3 +55,12 @@ async def test_settings_prefer_info_and_remix(deployment: Deployment) -> None:
     assert callback.accepted and callback.type == MODAL
     [row] = callback.data["components"]
     assert row["components"][0]["value"].startswith("a red circle on a blue background --ar 2:1 --steps 3")
+
+    # The bot restarts before the member presses Submit: the modal still works (bot/modals.py).
+    await deployment.bot.kill()
+    await deployment.bot.start(standin)
+    submitted = await standin.submit_modal(click, ["a blue circle on a red background --ar 2:1 --steps 3"])
+    remixed = await click_result(deployment, submitted)
+    assert remixed.content.startswith(f"**a blue circle on a red background** - Remix (Strong) by <@{member.id}>")
+    child = await finished(deployment, job_of(remixed))
+    assert child.parent_id == record.id and child.remix == "strong"
