@@ -2,7 +2,8 @@
 the /admin moderation commands, writing the same policy (shared/moderation.py).
 `--guild ID` names the server; without it, the policy of DMs with the bot.
 (`daydream imagine --user ID --guild ID --channel ID` is screened by the same
-policy: daydream/submit.py.) The mod log hears of bans made here only from the bot's."""
+policy: daydream/submit.py.) Bans and unbans made here are posted to the server's mod log
+with the bot token, as /admin ban's are."""
 
 from __future__ import annotations
 
@@ -40,16 +41,43 @@ def cmd_modlog(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ban(args: argparse.Namespace, settings: Settings) -> int:
-    moderation = JobStore(settings).moderation
+    store = JobStore(settings)
+    moderation = store.moderation
     if args.command_name == "ban":
         moderation.ban(args.guild, args.user, args.reason, by="the host")
         print(f"user {args.user} can no longer use Daydream there.")
+        _to_modlog(settings, store, args.guild, mod_messages.log_ban(args.user, "the host", args.reason))
         return 0
     if not moderation.unban(args.guild, args.user):
         print(f"user {args.user} is not banned there.")
         return 1
     print(f"user {args.user} can use Daydream there again.")
+    _to_modlog(settings, store, args.guild, mod_messages.log_ban(args.user, "the host", "", lifted=True))
     return 0
+
+
+def _to_modlog(settings: Settings, store: JobStore, guild: int | None, content: str) -> None:
+    """A ban from the command line is logged where the server's moderators read the bot's
+    (as /admin ban's is), posted with the bot token as the workers post; said when it can't be."""
+    channel = store.moderation.modlog(guild)
+    if channel is None:
+        print("not in the mod log: none is set (`daydream admin modlog --channel ID`).")
+        return
+    if not settings.discord_token:
+        print(f"not in the mod log (channel {channel}): set DISCORD_TOKEN to post there.")
+        return
+    from worker.delivery import Delivery  # aiohttp and the REST client, only when posting
+
+    delivery = Delivery(settings, store)
+    try:
+        posted = delivery.notice(channel, content)
+    finally:
+        delivery.close()
+    print(
+        f"logged in the mod log (channel {channel})."
+        if posted
+        else f"could not post to the mod log (channel {channel})."
+    )
 
 
 def cmd_channel(args: argparse.Namespace, settings: Settings) -> int:

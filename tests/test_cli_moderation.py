@@ -63,3 +63,28 @@ def test_imagine_in_a_server_is_screened_like_the_bots(redis_url: str) -> None:
     [job] = store.recent(1)
     assert job.venue == Venue(guild_id=int(GUILD), channel_id=int(CHANNEL), nsfw=True)
     assert not job.reply.is_discord  # judged there, posted nowhere
+
+
+def test_a_ban_from_the_command_line_reaches_the_mod_log(redis_url: str, discord) -> None:
+    store = JobStore(Settings(redis_url=redis_url))
+    # No mod log set: said, and nothing posted.
+    r = daydream(redis_url, "admin", "ban", "--guild", GUILD, "--user", "8", "--reason", "spam")
+    assert r.returncode == 0 and "none is set" in r.stdout and discord.requests == []
+    store.moderation.set_modlog(int(GUILD), 555)
+    # A mod log but no token: said, and nothing posted.
+    r = daydream(redis_url, "admin", "ban", "--guild", GUILD, "--user", "8", "--reason", "spam")
+    assert r.returncode == 0 and "set DISCORD_TOKEN" in r.stdout and discord.requests == []
+    env = {**worker_env(redis_url), "DISCORD_TOKEN": "cli-token", "DISCORD_API_BASE": discord.base}
+    for args in (("ban", "--reason", "spam"), ("unban",)):
+        r = subprocess.run(
+            [sys.executable, "-m", "daydream", "admin", args[0], "--guild", GUILD, "--user", "8", *args[1:]],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert r.returncode == 0 and "logged in the mod log (channel 555)" in r.stdout, r.stdout + r.stderr
+        assert "cli-token" not in r.stdout + r.stderr
+    ban, unban = discord.requests
+    assert (ban.method, ban.path) == ("POST", "/channels/555/messages")
+    assert ban.headers["Authorization"] == "Bot cli-token"
+    assert ban.payload["content"] == "**Ban**: <@8> by the host — spam"
+    assert unban.payload["content"] == "**Unban**: <@8> by the host."
+    assert store.moderation.ban_of(int(GUILD), 8) is None

@@ -189,8 +189,9 @@ class Delivery:
         except Exception:  # a bug here must not turn a handled failure into a crash
             logger.exception("could not tell the user that job %s failed", job.id)
 
-    def notice(self, channel_id: int, content: str, file: tuple[str, bytes] | None = None) -> None:
-        """A bot message in another channel (the server's mod log). Best effort: logged, never raised."""
+    def notice(self, channel_id: int, content: str, file: tuple[str, bytes] | None = None) -> bool:
+        """A bot message in another channel (the server's mod log). Best effort: logged, never
+        raised; whether it was posted."""
         payload: dict[str, Any] = {"content": _fit(content), "allowed_mentions": {"parse": []}}
         if file is not None:
             payload["attachments"] = [{"id": 0, "filename": file[0]}]
@@ -202,6 +203,8 @@ class Delivery:
             self._bridge.run(self.rest.send(call, patient=True))
         except (DeliveryFailed, RateLimited, Refused) as exc:
             logger.warning("could not post to channel %s: %s", channel_id, exc)
+            return False
+        return True
 
     def close(self) -> None:
         """Finish the edits in flight, close the HTTP session, stop the loop."""
