@@ -397,11 +397,12 @@ if _COMPOSE_CLI is not None:
         assert cli is not None
         for name in ("Dockerfile.gpu", "Dockerfile.bot", ".dockerignore"):
             shutil.copy(ROOT / name, tmp_path / name)
+        shutil.copytree(ROOT / "deploy", tmp_path / "deploy")  # the monitoring profile mounts prometheus.yml
         shutil.copy(ENV_EXAMPLE, tmp_path / ".env")  # what `cp .env.example .env` gives an admin
         for label, text in (("as shipped", COMPOSE.read_text()), ("with worker-gpu1", compose_text_with_gpu1())):
             (tmp_path / "docker-compose.yml").write_text(text)
             done = subprocess.run(
-                [*cli, "--profile", "dashboard", "config"],
+                [*cli, "--profile", "dashboard", "--profile", "monitoring", "config"],
                 cwd=tmp_path,
                 capture_output=True,
                 text=True,
@@ -409,7 +410,7 @@ if _COMPOSE_CLI is not None:
             )
             assert done.returncode == 0, f"{label}: {done.stderr}"
             resolved = yaml.safe_load(done.stdout)["services"]
-            assert "dashboard" in resolved, label
+            assert "dashboard" in resolved and "prometheus" in resolved, label
             # `environment` wins over env_file (.env has the localhost URL for runs outside Docker).
             for name in ("bot", "worker-gpu0"):
                 assert environment_of(resolved[name])["REDIS_URL"] == "redis://redis:6379/0", (label, name)
