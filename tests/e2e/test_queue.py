@@ -9,6 +9,7 @@ import re
 import pytest
 
 from shared import keys
+from shared.job import JobState
 from tests.e2e.scenario_helpers import (
     ANSWER_WAIT_S,
     JOB_WAIT_S,
@@ -79,18 +80,17 @@ async def test_a_waiting_line_shows_its_place_and_moves_up(deployment: Deploymen
     await deployment.worker.until(
         standin.wait_for(lambda: (place_of(line_three) or (0, False))[0] == 1, JOB_WAIT_S), "the line to move up"
     )
-    assert line_three.custom_ids == [cross.replace(cross.split(":")[2], line_three_job(deployment, line_three))]
-    # And it still runs to its result once the long job is done.
+    assert line_three.custom_ids == [cross.replace(cross.split(":")[2], line_job(deployment, line_three))]
+    # The long job's requester cancels it (under load it would hold the worker for minutes),
+    # and the third member's job runs to its result.
+    long_line = standin.message(long_job.original_message_id or 0)
+    [long_cross] = long_line.custom_ids
+    await standin.click(long_line.id, long_cross)
     assert (await command_result(deployment, three)).attachments
+    assert (await finished(deployment, line_job(deployment, long_line))).state == JobState.CANCELLED
 
 
-async def command_result_job(deployment: Deployment, it) -> str:
-    from tests.e2e.scenario_helpers import job_of
-
-    return job_of(await command_result(deployment, it))
-
-
-def line_three_job(deployment: Deployment, line: Message) -> str:
+def line_job(deployment: Deployment, line: Message) -> str:
     job_id = deployment.store.claims.job_for_message(line.id)
     assert job_id is not None
     return job_id
