@@ -15,6 +15,12 @@ import pytest
 import torch
 from PIL import Image
 
+from shared.errors import Unsupported
+from shared.families import FAMILIES
+from shared.job import JobRecord
+from shared.models import check_servable, used_flags
+from shared.params import Params, PromptPart
+from tests.support.jobs import make_job
 from tests.support.tiny_sd import build_tiny_sd
 from worker.engines import early_stop
 from worker.engines.base import Request, WeightedPrompt
@@ -212,3 +218,34 @@ def test_tile_makes_the_image_wrap_at_its_edges(engine, monkeypatch):
 
     untiled, tiled = jump(False), jump(True)
     assert tiled < 1.0 and tiled < 0.1 * untiled, (tiled, untiled)
+
+
+def test_the_flow_matching_estimate_is_the_sample_less_sigma_times_the_velocity():
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0)
+    scheduler.set_timesteps(STEPS)
+    x0, noise = torch.randn(1, 4, 4, 4), torch.randn(1, 4, 4, 4)
+    sigma = scheduler.sigmas[0]
+    sample, velocity = (1 - sigma) * x0 + sigma * noise, noise - x0  # what a perfect model predicts
+    t = scheduler.timesteps[0]
+    out = scheduler.step(velocity, t, sample)
+    torch.testing.assert_close(early_stop.denoised(scheduler, out, velocity, t, sample), x0)
+
+
+def flagged_job(**params) -> JobRecord:
+    prompts = [PromptPart("a red circle", 2.0), PromptPart("blue square", 1.0)]
+    return make_job(prompt="a red circle, blue square", prompts=prompts, params=Params(**params))
+
+
+def test_the_flags_are_accepted_at_submit_and_refused_where_a_family_declares_it(tmp_path, monkeypatch):
+    folder = build_tiny_sd(tmp_path)
+    job = flagged_job(chaos=40, weird=500, stop=30, tile=True)
+    assert set(used_flags(job)) == {"chaos", "weird", "stop", "tile", "weights"}
+    check_servable(job, DiffusersEngine(str(folder)).spec, None)  # every one is served
+    # A family that cannot (data in shared/families.py) is refused at submit, with the message.
+    monkeypatch.setitem(FAMILIES, "sd", replace(FAMILIES["sd"], unsupported=("weights",)))
+    spec = DiffusersEngine(str(folder)).spec
+    assert spec.unsupported == ("weights",)
+    with pytest.raises(Unsupported, match=r"cannot do weighted prompt parts \(`text::2`\), so it would change"):
+        check_servable(job, spec, None)
