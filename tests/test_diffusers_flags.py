@@ -121,6 +121,18 @@ def test_stop_returns_the_denoised_estimate_at_that_step(engine, monkeypatch):
     assert distance(stopped, full) > 0.0
 
 
+def test_stop_in_masked_denoising_keeps_the_known_part_and_paints_an_estimate(engine):
+    source = engine.generate(req([7]))[0]
+    mask = Image.new("L", source.size, 0)
+    mask.paste(255, (0, 0, 16, 32))  # repaint the left half
+    painting = req(SEEDS, init_images=(source,), strength=1.0, mask=mask)
+    full = pixels(engine.generate(painting))
+    stopped = pixels(engine.generate(replace(painting, stop=0.5)))
+    kept = np.asarray(source, dtype=np.float32)[:, 16:]
+    assert all(np.array_equal(s[:, 16:], kept) for s in stopped)  # the source, exactly, where kept
+    assert distance([s[:, :16] for s in stopped], [f[:, :16] for f in full]) > 0.0
+
+
 @pytest.mark.parametrize("prediction", ["epsilon", "v_prediction"])
 def test_stop_with_pndm_computes_the_estimate_from_the_noise_schedule(engine, monkeypatch, prediction):
     from diffusers import DDIMScheduler, PNDMScheduler

@@ -111,7 +111,7 @@ def conditioning(
     """For the calls of `pipe` inside: the positive parts `prompts` (text, weight) blended,
     then moved by `chaos` and `weird`. `positive`: the indices of `encode_prompt`'s
     result that condition on the prompt."""
-    if len(prompts) <= 1 and not chaos and not weird:
+    if not prompts or (len(prompts) == 1 and not chaos and not weird):  # nothing to blend or move
         yield
         return
     original = pipe.encode_prompt
