@@ -39,15 +39,24 @@ class Family:
     # Fixed arguments of the family's pipeline call (what Daydream decides itself, such as the size).
     call_args: tuple[tuple[str, object], ...] = ()
     hints: tuple[str, ...] = ()  # words in a model's name that pick this family among its architecture's
+    # Which results of its pipeline's `encode_prompt` condition on the prompt (--chaos and --weird
+    # move them; the others are the negative prompt's, masks or ids) — worker/engines/conditioning.py.
+    conditioning: tuple[int, ...] = (0,)
+    # Prompt flags (shared/models.py `used_flags`) its engine cannot honour: refused at submit.
+    unsupported: tuple[str, ...] = ()
 
+
+# `encode_prompt`'s positive results: SDXL's and SD3's (embeds, negative, pooled, negative pooled);
+# FLUX.1's (embeds, pooled, text ids). The others' first result is the prompt's embeds.
+SD3_XL, FLUX = (0, 2), (0, 1)
 
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
         Family("sd", "sd", "Stable Diffusion 1.x/2.x", steps=25, guidance=7.0),
         Family("sd-turbo", "sd", "SD-Turbo", steps=4, guidance=0.0, hints=("turbo",)),
-        Family("sdxl", "sdxl", "Stable Diffusion XL", steps=25, guidance=7.0),
-        Family("sdxl-turbo", "sdxl", "SDXL-Turbo", steps=4, guidance=0.0, hints=("turbo",)),
+        Family("sdxl", "sdxl", "Stable Diffusion XL", steps=25, guidance=7.0, conditioning=SD3_XL),
+        Family("sdxl-turbo", "sdxl", "SDXL-Turbo", steps=4, guidance=0.0, hints=("turbo",), conditioning=SD3_XL),
         Family(
             "sd3.5",
             "sd3",
@@ -57,6 +66,7 @@ FAMILIES: dict[str, Family] = {
             tokenizer="tokenizer_3",  # T5 reads the whole prompt; the two CLIPs its first 77 tokens
             max_sequence_length=256,
             base_size=1024,
+            conditioning=SD3_XL,
         ),
         Family(
             "sd3.5-turbo",
@@ -68,6 +78,7 @@ FAMILIES: dict[str, Family] = {
             max_sequence_length=256,
             base_size=1024,
             hints=("turbo",),
+            conditioning=SD3_XL,
         ),
         Family(
             "flux-schnell",
@@ -80,6 +91,7 @@ FAMILIES: dict[str, Family] = {
             max_sequence_length=256,  # schnell's T5 length
             base_size=1024,
             hints=("schnell",),
+            conditioning=FLUX,
         ),
         Family(
             "flux-dev",
@@ -91,6 +103,7 @@ FAMILIES: dict[str, Family] = {
             tokenizer="tokenizer_2",
             max_sequence_length=512,
             base_size=1024,
+            conditioning=FLUX,
         ),
         Family(
             "z-image-turbo",

@@ -21,7 +21,7 @@ from shared.fleet import ModelEntry
 from shared.loras import LoraRef
 from tests.support import tiny_families
 from tests.support.tiny_sd import build_tiny_sd, build_tiny_sdxl
-from worker.engines.base import Request
+from worker.engines.base import Request, WeightedPrompt
 from worker.engines.diffusers_engine import DiffusersEngine
 
 BUILDERS: dict[str, Callable[[Path], Path]] = {
@@ -223,3 +223,33 @@ def test_out_of_memory_gives_the_memory_back_and_the_engine_serves_on(engines, m
     assert isinstance(raised.value, RuntimeError) and "out of memory" in str(raised.value)
     monkeypatch.setattr(type(engine.pipe.transformer), "forward", forward)
     assert len(engine.generate(request(engine, [1, 2, 3, 4]))) == 4
+
+
+def parts(*texts: str) -> tuple[WeightedPrompt, ...]:
+    return tuple(WeightedPrompt(text) for text in texts)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_chaos_weird_stop_and_weighted_parts_each_change_the_images_reproducibly(engines, family) -> None:
+    """worker/engines/conditioning.py and early_stop.py on every family's own encode_prompt and
+    scheduler (Qwen-Image's and Z-Image's parts have sequences of different lengths: padded)."""
+    engine = engines[family]
+    assert engine.spec.unsupported == ()
+    plain = pixels(engine.generate(request(engine, [1, 2, 3, 4])))
+    variants = {
+        "chaos": dict(chaos=100),
+        "weird": dict(weird=3000),
+        "stop": dict(stop=0.5),
+        "weights": dict(prompts=parts("a red circle", "a blue square on a green background")),
+    }
+    for name, change in variants.items():
+        changed = pixels(engine.generate(replace(request(engine, [1, 2, 3, 4]), **change)))
+        again = pixels(engine.generate(replace(request(engine, [1, 2, 3, 4]), **change)))
+        assert all(np.array_equal(x, y) for x, y in zip(changed, again, strict=True)), name
+        assert not all(np.array_equal(x, y) for x, y in zip(changed, plain, strict=True)), name
+    # Image-to-image goes through the same call: --chaos moves its conditioning too.
+    source = engine.generate(request(engine, [1]))[0]
+    varied = request(engine, [5, 6, 7, 8], init_images=(source,), strength=0.8)
+    assert not np.array_equal(
+        pixels(engine.generate(varied))[0], pixels(engine.generate(replace(varied, chaos=100)))[0]
+    )

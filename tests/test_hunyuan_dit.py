@@ -8,6 +8,7 @@ one seed per image, and changes the image when its characters change."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ from tests.support.jobs import make_job
 from tests.support.tiny_hunyuan import build_tiny_hunyuan_dit
 from worker import pipeline
 from worker.delivery import Delivery
-from worker.engines.base import Request
+from worker.engines.base import Request, WeightedPrompt
 from worker.engines.diffusers_engine import DiffusersEngine
 from worker.runtime import WorkerRuntime
 
@@ -111,3 +112,16 @@ def test_the_prompt_limit_is_the_bilingual_encoders(engine: DiffusersEngine) -> 
     job = make_job(prompt=long_prompt, model=engine.spec.name)
     with pytest.raises(PromptTooLong, match="77"):
         check_servable(job, engine.spec, engine.count_tokens)
+
+
+def test_chaos_weird_stop_and_weighted_parts_change_the_images_reproducibly(engine: DiffusersEngine) -> None:
+    """Its two text encoders are each encoded through the wrapped encode_prompt (each with
+    its own offsets); its DDPM scheduler gives the denoised estimate --stop returns."""
+    assert engine.spec.unsupported == ()
+    plain = pixels(engine.generate(request(CHINESE, [1, 2, 3, 4])))
+    both = (WeightedPrompt(CHINESE, 1.0), WeightedPrompt(OTHER, 2.0))
+    for change in (dict(chaos=100), dict(weird=3000), dict(stop=0.5), dict(prompts=both)):
+        changed = pixels(engine.generate(replace(request(CHINESE, [1, 2, 3, 4]), **change)))
+        again = pixels(engine.generate(replace(request(CHINESE, [1, 2, 3, 4]), **change)))
+        assert all(np.array_equal(x, y) for x, y in zip(changed, again, strict=True)), change
+        assert np.mean([np.abs(x - y).mean() for x, y in zip(changed, plain, strict=True)]) > 0.0, change

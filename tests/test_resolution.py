@@ -167,15 +167,16 @@ def test_dry_run_prints_one_json_line_per_job_and_queues_nothing(redis_url):
 
 
 def test_a_flag_the_model_cannot_honour_is_refused_at_submit():
-    flux = dataclasses.replace(EMBEDDED_SPEC, name="flux", unsupported=("chaos", "stop", "weights"))
+    # A model whose engine declares flags it cannot honour (every shipped engine honours them all).
+    limited = dataclasses.replace(EMBEDDED_SPEC, name="limited", unsupported=("chaos", "stop", "weights"))
     [job] = plain("a cat --c 20").jobs
     with pytest.raises(Unsupported, match="cannot do `--chaos`, so it would change nothing"):
-        check_servable(job, flux, None)
+        check_servable(job, limited, None)
     [job] = plain("a cat::2 a hat").jobs
     with pytest.raises(Unsupported, match=r"weighted prompt parts \(`text::2`\)"):
-        check_servable(job, flux, None)
+        check_servable(job, limited, None)
     [job] = plain("a cat --stop 100 --tile").jobs  # --stop 100 is the full run: nothing to refuse
-    check_servable(job, flux, None)
+    check_servable(job, limited, None)
 
 
 def test_dry_run_without_a_running_worker_sizes_jobs_from_the_last_announced_or_built_in_spec(redis_url):

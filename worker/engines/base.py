@@ -90,7 +90,8 @@ def check_request(spec: ModelSpec, req: Request) -> None:
         )
     if not req.seeds:
         raise ValueError("a request needs at least one seed")
-    ignored = [name for name, used in (("chaos", req.chaos), ("weird", req.weird)) if used and name in spec.unsupported]
+    flags = (("chaos", req.chaos), ("weird", req.weird), ("stop", req.stop is not None))
+    ignored = [name for name, used in flags if used and name in spec.unsupported]
     if ignored:
         raise Unsupported(spec.name, f"The model `{spec.name}` cannot do --{ignored[0]}.")
     unknown = [r.name for r in req.loras if r.name not in spec.loras]

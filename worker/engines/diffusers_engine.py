@@ -25,9 +25,10 @@ from shared.families import FAMILIES, PIPELINES, family_for
 from shared.fleet import ModelEntry
 from shared.models import ModelSpec, Task, model_name
 from shared.settings import Settings
-from worker.engines import masking
+from worker.engines import early_stop, masking
 from worker.engines import speed as speedups
 from worker.engines.base import GenerationCancelled, ProgressFn, Request, check_request
+from worker.engines.conditioning import conditioning
 from worker.engines.loras import LoraSet, find_loras
 from worker.engines.previews import (
     NSFW_NOTICE,
@@ -42,11 +43,6 @@ from worker.engines.tiling import circular_padding
 __all__ = ["NSFW_NOTICE", "DiffusersEngine", "latent_preview", "notice_image"]
 
 logger = logging.getLogger(__name__)
-
-# Prompt flags this engine does not map yet (shared/models.py refuses them at submit):
-# chaos and weird move a text embedding that each family encodes its own way; the
-# pipelines' step callback cannot return the denoised estimate --stop needs; weighted parts.
-UNSUPPORTED_FLAGS = ("chaos", "weird", "stop", "weights")
 
 UNET_ARCHS = frozenset({"sd", "sdxl"})
 INPAINT_UNET_CHANNELS = 9  # an inpainting checkpoint's UNet reads latents + mask + masked image
@@ -138,8 +134,8 @@ class DiffusersEngine:
             loras=self.loras.names,
             other_loras=dict(self.loras.others),
             lanes=entry.lanes,
-            # Not yet mapped for diffusers pipelines: refused at submit rather than ignored.
-            unsupported=UNSUPPORTED_FLAGS,
+            # What the family cannot honour, and --stop where the scheduler gives no denoised estimate.
+            unsupported=family.unsupported + (() if early_stop.can_stop(self.pipe.scheduler) else ("stop",)),
         )
         logger.info(
             "loaded %s (%s) on %s (%s), base size %d, LoRAs: %s",
@@ -318,7 +314,12 @@ class DiffusersEngine:
         callback = self._callback(progress, progress_total)
         if on_step is not None:
             callback = masking.chained(on_step, callback)
-        out = pipe(**kw, callback_on_step_end=callback)
+        # --chaos, --weird and weighted parts move the conditioning (worker/engines/conditioning.py);
+        # --stop ends with the denoised estimate (worker/engines/early_stop.py).
+        positive = [(p.text, p.weight) for p in req.prompts if p.weight > 0]
+        with conditioning(pipe, positive, req.seeds, req.chaos, req.weird, family.conditioning):
+            with early_stop.stopping(pipe, req.stop):
+                out = pipe(**kw, callback_on_step_end=callback)
         return self._finish(out, req.width, req.height)
 
     @torch.inference_mode()

@@ -35,6 +35,7 @@ from worker.embedded.ranking import match_score
 from worker.embedded.textenc import MAX_TOKENS, TextEmbedding, TextEncoder, weighted_embedding
 from worker.engines import masking
 from worker.engines.base import ProgressFn, Request, Understanding, check_request
+from worker.engines.conditioning import CHAOS_SALT, CHAOS_SCALE, WEIRD_SCALE, WEIRD_SEED
 from worker.engines.tiling import circular_padding, tile_shift
 
 logger = logging.getLogger(__name__)
@@ -112,9 +113,7 @@ SPEC = ModelSpec(
 # offset per image, drawn from the image's seed (the four spread apart; 100 moves the
 # pooled vector about 0.8 of its length); weird: one offset for every image of every job,
 # drawn from a fixed seed (the same twist, reproducibly; 3000 moves it 1.5 lengths).
-CHAOS_SCALE = 0.8
-WEIRD_SCALE = 0.5 / 1000
-CHAOS_SALT, WEIRD_SEED = 0x6368616F, 0x77656972
+# The scales are the diffusers engine's too (worker/engines/conditioning.py holds them).
 
 
 def _offset(seed: int, like: TextEmbedding) -> tuple[torch.Tensor, torch.Tensor]:

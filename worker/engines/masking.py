@@ -61,7 +61,8 @@ def repaint_steps(scheduler, known: torch.Tensor, noise: torch.Tensor, keep: tor
 
     def on_step(pipe, step: int, timestep, kwargs: dict) -> dict:
         timesteps = pipe.scheduler.timesteps
-        if step + 1 < len(timesteps):
+        # After the last step, or --stop's (worker/engines/early_stop.py): the known latents themselves.
+        if step + 1 < len(timesteps) and not getattr(pipe, "interrupt", False):
             at = pipe.scheduler.add_noise(known, noise, timesteps[step + 1 : step + 2].repeat(n))
         else:
             at = known
