@@ -35,7 +35,7 @@ from shared.settings import Settings
 
 DEFAULT_FILE = "models.toml"
 MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-KEYS = ("source", "family", "steps", "guidance", "size", "lanes", "loras")
+KEYS = ("source", "family", "steps", "guidance", "size", "lanes", "loras", "inpaint")
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ class ModelEntry:
     loras: tuple[str, ...] | None = None
     lora_files: dict[str, str] = field(default_factory=dict)
     file: str | None = None  # the fleet file it came from
+    inpaint: str | None = None  # its inpainting variant (folder or hub id), for region edits
 
 
 def fleet_path(settings: Settings) -> Path | None:
@@ -114,6 +115,9 @@ def _entry(path: Path, name: str, body: Any) -> ModelEntry:
     if not isinstance(lanes, list) or (not lanes and "lanes" in body) or any(lane not in LANES for lane in lanes):
         raise bad(f"`lanes` must list some of {', '.join(LANES)}, got {lanes!r}.")
     loras, lora_files = _loras(path, body.get("loras"), bad)
+    inpaint = body.get("inpaint")
+    if inpaint is not None and (not isinstance(inpaint, str) or not inpaint.strip()):
+        raise bad('`inpaint` is the inpainting variant\'s folder or hub id, e.g. inpaint = "./sd15-inpainting".')
     return ModelEntry(
         name=name,
         source=_resolve(path, source.strip()),
@@ -125,6 +129,7 @@ def _entry(path: Path, name: str, body: Any) -> ModelEntry:
         loras=loras,
         lora_files=lora_files,
         file=str(path),
+        inpaint=None if inpaint is None else _resolve(path, inpaint.strip()),
     )
 
 

@@ -61,6 +61,12 @@ def test_entries_are_read_with_their_defaults_lanes_and_loras(tmp_path: Path) ->
     assert sdxl.lora_files == {"ink": str(tmp_path / "loras" / "ink.safetensors")}
 
 
+def test_an_inpainting_variant_is_read_relative_to_the_file(tmp_path: Path) -> None:
+    fleet = load_fleet(write(tmp_path, "[models.sd]\nsource = './sd15'\ninpaint = './sd15-inpainting'"))
+    assert fleet["sd"].inpaint == str(tmp_path / "sd15-inpainting")
+    assert load_fleet(write(tmp_path, "[models.sd]\nsource = 'x'"))["sd"].inpaint is None
+
+
 def test_a_worker_resolves_its_model_by_name_or_from_model(tmp_path: Path) -> None:
     settings = Settings(models_file=str(write(tmp_path, FLEET)), model="sdxl")
     assert resolve(settings).name == "sdxl"
@@ -97,6 +103,7 @@ def test_a_worker_resolves_its_model_by_name_or_from_model(tmp_path: Path) -> No
         ("[models.a]\nsource = 'x'\nlanes = []", "`lanes` must list some of turbo, fast, relax, got []."),
         ("[models.a]\nsource = 'x'\nloras = 'ink'", "`loras` must be a list of names in LORA_DIR, or a table"),
         ("[models.a]\nsource = 'x'\nloras = ['ink.v2']", "`loras`: `ink.v2` is not a LoRA name"),
+        ("[models.a]\nsource = 'x'\ninpaint = 1", "`inpaint` is the inpainting variant's folder or hub id"),
     ],
 )
 def test_every_mistake_names_the_file_and_the_entry(tmp_path: Path, text: str, said: str) -> None:

@@ -25,10 +25,11 @@ from shared.families import FAMILIES, PIPELINES, family_for
 from shared.fleet import ModelEntry
 from shared.models import ModelSpec, Task, model_name
 from shared.settings import Settings
-from worker.engines import early_stop, masking
+from worker.engines import early_stop, inpaint_variant, masking
 from worker.engines import speed as speedups
 from worker.engines.base import GenerationCancelled, ProgressFn, Request, check_request
 from worker.engines.conditioning import conditioning
+from worker.engines.inpaint_variant import INPAINT_UNET_CHANNELS
 from worker.engines.loras import LoraSet, find_loras
 from worker.engines.previews import (
     NSFW_NOTICE,
@@ -45,7 +46,6 @@ __all__ = ["NSFW_NOTICE", "DiffusersEngine", "latent_preview", "notice_image"]
 logger = logging.getLogger(__name__)
 
 UNET_ARCHS = frozenset({"sd", "sdxl"})
-INPAINT_UNET_CHANNELS = 9  # an inpainting checkpoint's UNet reads latents + mask + masked image
 # Qwen-Image runs classifier-free guidance only when it is given a negative prompt;
 # its model card passes a blank one when the user has none.
 BLANK_NEGATIVE = " "
@@ -100,6 +100,10 @@ class DiffusersEngine:
         self.inpaint_pipe = AutoPipelineForInpainting.from_pipe(self.pipe) if family.inpaint else None
         if self.inpaint_pipe is not None:
             self.inpaint_pipe.set_progress_bar_config(disable=True)
+        if entry.inpaint:  # the checkpoint's inpainting variant paints regions instead
+            self.inpaint_pipe = inpaint_variant.load(
+                self.pipe, entry.inpaint, self.device, dtype, cpu_offload=cpu_offload
+            )
         # 3. LoRAs, loaded once.
         files, others = find_loras(entry, arch, lora_dir)
         self.loras = LoraSet(self.pipe, files, others)
@@ -115,7 +119,9 @@ class DiffusersEngine:
         # own pipeline (`_masked`); the transformer families through diffusers' inpainting
         # pipelines, which blend the known latents the same way for a plain checkpoint.
         unet = getattr(self.pipe, "unet", None)
-        self.inpainting_checkpoint = unet is not None and int(unet.config.in_channels) == INPAINT_UNET_CHANNELS
+        self.inpainting_checkpoint = bool(entry.inpaint) or (
+            unet is not None and int(unet.config.in_channels) == INPAINT_UNET_CHANNELS
+        )
         self.masked_denoising = arch in UNET_ARCHS and not self.inpainting_checkpoint
         if self.inpaint_pipe is not None or self.masked_denoising:
             tasks.add(Task.INPAINT)
@@ -347,7 +353,8 @@ class DiffusersEngine:
 
     @torch.inference_mode()
     def _inpaint(self, req: Request, progress: ProgressFn | None) -> list[Image.Image]:
-        if self.masked_denoising:
+        # The LoRAs are on the base UNet, not an inpainting variant's: with them, masked denoising.
+        if self.masked_denoising or (req.loras and self.entry.inpaint):
             painted = self._masked(req, progress)
         else:
             painted = self._inpaint_pipeline(req, progress)
