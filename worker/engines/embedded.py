@@ -167,10 +167,11 @@ class EmbeddedEngine:
         self._readings: dict[str, reading_mod.Reading] = {}
 
     def count_tokens(self, prompt: str) -> int:
-        return self.text.count_tokens(prompt)
+        """Tokens of what the encoder reads (`conditioning_text`): Chinese counts as its caption."""
+        return self.text.count_tokens(self.conditioning_text(prompt))
 
     def tokenizer_json(self) -> str | None:
-        return self.text.tokenizer.backend_tokenizer.to_str()
+        return None  # the bot would count the raw prompt, not what the encoder reads: the worker counts
 
     # -- reading the prompt ---------------------------------------------
     READINGS_KEPT = 256  # prompts whose reading is remembered (a re-roll reads the same text)
@@ -188,7 +189,8 @@ class EmbeddedEngine:
 
     def understand(self, prompt: str) -> Understanding:
         r = self.read(prompt)
-        return Understanding(r.describe(), r.in_world, r.unread)
+        drawn = self.conditioning_text(prompt)
+        return Understanding(r.describe(), r.in_world, r.unread, drawn if drawn != prompt else None)
 
     def rank(self, prompt: str, images: list[Image.Image]) -> list[float]:
         """Each image's match to the prompt's reading, by the quality benchmark's scorer."""
@@ -196,8 +198,9 @@ class EmbeddedEngine:
         return [match_score(im, r) for im in images]
 
     def conditioning_text(self, prompt: str) -> str:
-        """What the English text encoder reads: the prompt, or its translated caption."""
-        return self.read(prompt).conditioning_text() if prompt else prompt
+        """What the English text encoder reads (Reading.conditioning_text), within its MAX_TOKENS."""
+        fits = lambda text: self.text.count_tokens(text) <= MAX_TOKENS  # noqa: E731
+        return self.read(prompt).conditioning_text(fits) if prompt else prompt
 
     # -- sampling core -------------------------------------------------
     def scheduler(self) -> DPMSolverMultistepScheduler:
