@@ -72,5 +72,8 @@ def test_tokens_are_counted_in_the_text_the_encoder_reads(engine: EmbeddedEngine
     with pytest.raises(PromptTooLong, match="Shorten it") as err:
         check_servable(make_job(prompt=lighthouse), engine.spec, engine.count_tokens)
     assert err.value.tokens == engine.text.count_tokens(lighthouse)
+    # A negative prompt is read the same way, and counted as read.
+    neg = engine._conditioning(Request.text("a red circle", [1], 64, 64, negative_prompt=CHINESE), 1)
+    assert torch.allclose(neg.pooled[:1], engine.text.encode([CAPTION]).pooled)
     # The bot cannot count what the encoder reads (it has only a tokenizer), so the worker counts.
     assert engine.tokenizer_json() is None

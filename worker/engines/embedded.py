@@ -217,12 +217,15 @@ class EmbeddedEngine:
         positive parts, weighted; moved per image by --chaos and for all by --weird)."""
         positive = [p for p in req.prompts if p.weight > 0]
         negative = [p for p in req.prompts if p.weight < 0]
-        # Prompts in other languages are read through the model's own words (conditioning_text).
+        # Every part is read through the model's own words (conditioning_text), negative ones too:
+        # that is the text the prompt limit counts (count_tokens).
         cond = self._blend([self.conditioning_text(p.text) for p in positive], [p.weight for p in positive])
         if negative:
-            uncond = self._blend([p.text for p in negative], [-p.weight for p in negative])
+            uncond = self._blend([self.conditioning_text(p.text) for p in negative], [-p.weight for p in negative])
+        elif req.negative_prompt:
+            uncond = self.text.encode([self.conditioning_text(req.negative_prompt)])
         else:
-            uncond = self.text.encode([req.negative_prompt]) if req.negative_prompt else self._empty
+            uncond = self._empty
         cond = TextEmbedding(cond.tokens.expand(n, -1, -1), cond.mask.expand(n, -1), cond.pooled.expand(n, -1))
         if req.chaos or req.weird:
             cond = twisted(cond, req.seeds, req.chaos, req.weird)
