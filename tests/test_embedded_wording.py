@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from shared import tokens
 from shared.errors import PromptTooLong
 from shared.models import check_servable
 from tests.support.jobs import make_job
@@ -75,5 +76,11 @@ def test_tokens_are_counted_in_the_text_the_encoder_reads(engine: EmbeddedEngine
     # A negative prompt is read the same way, and counted as read.
     neg = engine._conditioning(Request.text("a red circle", [1], 64, 64, negative_prompt=CHINESE), 1)
     assert torch.allclose(neg.pooled[:1], engine.text.encode([CAPTION]).pooled)
-    # The bot cannot count what the encoder reads (it has only a tokenizer), so the worker counts.
-    assert engine.tokenizer_json() is None
+    # The bot counts at submit with a tokenizer: English as typed (refused at once), CJK characters not at all
+    # (they reach the encoder as a caption that always fits); the worker counts exactly on arrival.
+    bot_count = tokens.build(engine.tokenizer_json())
+    assert bot_count is not None
+    assert bot_count(lighthouse) == engine.count_tokens(lighthouse) > MAX_TOKENS
+    assert bot_count(SMALL_STAR) == engine.text.count_tokens(SMALL_STAR)
+    assert bot_count(long) <= MAX_TOKENS < engine.text.count_tokens(long)
+    check_servable(make_job(prompt=long), engine.spec, bot_count)  # not refused at submit either

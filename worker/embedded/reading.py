@@ -54,8 +54,9 @@ SMALL_STAR_WORDING = ("tiny", "five-pointed star")
 # Postpositions that mean "on" (the background comes before them): 在蓝色上.
 POSTPOSITIONS = frozenset({"上"})
 
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_UNIT = re.compile(rf"[{_CJK}]|[^\W\d_{_CJK}]+(?:-[^\W\d_{_CJK}]+)*")
+# Scripts written without spaces (kana, CJK ideographs), as a regex character class's ranges.
+CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_UNIT = re.compile(rf"[{CJK}]|[^\W\d_{CJK}]+(?:-[^\W\d_{CJK}]+)*")
 _BREAK = re.compile(r"[,;.!?，、；。！？\n]")
 
 Embed = Callable[[list[str]], np.ndarray]  # texts → (N, D) L2-normalised rows
@@ -198,7 +199,7 @@ def units(prompt: str) -> list[_Unit]:
         for m in _UNIT.finditer(part):
             text = m.group(0)
             chars = (offset + m.start(), offset + m.end()) if exact else None
-            out.append(_Unit(text, bool(re.fullmatch(f"[{_CJK}]", text)), chunk, chars))
+            out.append(_Unit(text, bool(re.fullmatch(f"[{CJK}]", text)), chunk, chars))
         offset += len(part) + 1  # the break character itself
     return out
 

@@ -32,7 +32,7 @@ from worker.embedded.denoiser import (
 from worker.embedded.describe import describe as describe_scene
 from worker.embedded.multilingual import MultilingualEncoder, shared_encoder
 from worker.embedded.ranking import match_score
-from worker.embedded.textenc import MAX_TOKENS, TextEmbedding, TextEncoder, weighted_embedding
+from worker.embedded.textenc import MAX_TOKENS, TextEmbedding, TextEncoder, submit_tokenizer_json, weighted_embedding
 from worker.engines import masking
 from worker.engines.base import ProgressFn, Request, Understanding, check_request
 from worker.engines.tiling import circular_padding, tile_shift
@@ -171,7 +171,7 @@ class EmbeddedEngine:
         return self.text.count_tokens(self.conditioning_text(prompt))
 
     def tokenizer_json(self) -> str | None:
-        return None  # the bot would count the raw prompt, not what the encoder reads: the worker counts
+        return submit_tokenizer_json(self.text.tokenizer)  # English counted as typed, CJK not (see there)
 
     # -- reading the prompt ---------------------------------------------
     READINGS_KEPT = 256  # prompts whose reading is remembered (a re-roll reads the same text)
