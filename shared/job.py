@@ -151,6 +151,7 @@ class JobRecord:
     understood: str | None = None
     out_of_world: bool = False  # the prompt asked for nothing the model can draw
     unread: list[str] = field(default_factory=list)  # words of the prompt it could not place
+    drawn: str | None = None  # the words the model was conditioned on, where not the prompt as typed
     # The seed each image of the result came from, in order, when the engine kept
     # the best four of more candidates (regenerating uses these, without re-ranking).
     kept_seeds: list[int] = field(default_factory=list)
@@ -213,6 +214,7 @@ class JobRecord:
             "understood": self.understood,
             "out_of_world": self.out_of_world,
             "unread": list(self.unread),
+            "drawn": self.drawn,
             "kept_seeds": list(self.kept_seeds),
             "candidates": self.candidates,
         }

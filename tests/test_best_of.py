@@ -143,6 +143,7 @@ def test_a_chinese_job_records_and_says_what_was_understood(rt: WorkerRuntime, d
     assert done.understood == "a red circle on blue" and not done.out_of_world
     assert len(done.kept_seeds) == 4 and done.candidates == 8
     assert done.public()["understood"] == "a red circle on blue"
+    assert done.drawn == done.public()["drawn"] == "a red circle on a blue background"  # the caption it was drawn from
     shown = [rt.store.images.image(job.id, i) for i in range(1, 5)]
     [posted] = [r for r in discord.requests if r.files.get("files[0]", ("",))[0].startswith("daydream_")]
     assert posted.payload["content"] == messages.result(done)

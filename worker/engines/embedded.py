@@ -32,7 +32,7 @@ from worker.embedded.denoiser import (
 from worker.embedded.describe import describe as describe_scene
 from worker.embedded.multilingual import MultilingualEncoder, shared_encoder
 from worker.embedded.ranking import match_score
-from worker.embedded.textenc import MAX_TOKENS, TextEmbedding, TextEncoder, weighted_embedding
+from worker.embedded.textenc import MAX_TOKENS, TextEmbedding, TextEncoder, submit_tokenizer_json, weighted_embedding
 from worker.engines import masking
 from worker.engines.base import ProgressFn, Request, Understanding, check_request
 from worker.engines.conditioning import CHAOS_SALT, CHAOS_SCALE, WEIRD_SCALE, WEIRD_SEED
@@ -166,10 +166,11 @@ class EmbeddedEngine:
         self._readings: dict[str, reading_mod.Reading] = {}
 
     def count_tokens(self, prompt: str) -> int:
-        return self.text.count_tokens(prompt)
+        """Tokens of what the encoder reads (`conditioning_text`): Chinese counts as its caption."""
+        return self.text.count_tokens(self.conditioning_text(prompt))
 
     def tokenizer_json(self) -> str | None:
-        return self.text.tokenizer.backend_tokenizer.to_str()
+        return submit_tokenizer_json(self.text.tokenizer)  # English counted as typed, CJK not (see there)
 
     # -- reading the prompt ---------------------------------------------
     READINGS_KEPT = 256  # prompts whose reading is remembered (a re-roll reads the same text)
@@ -187,7 +188,8 @@ class EmbeddedEngine:
 
     def understand(self, prompt: str) -> Understanding:
         r = self.read(prompt)
-        return Understanding(r.describe(), r.in_world, r.unread)
+        drawn = self.conditioning_text(prompt)
+        return Understanding(r.describe(), r.in_world, r.unread, drawn if drawn != prompt else None)
 
     def rank(self, prompt: str, images: list[Image.Image]) -> list[float]:
         """Each image's match to the prompt's reading, by the quality benchmark's scorer."""
@@ -195,8 +197,9 @@ class EmbeddedEngine:
         return [match_score(im, r) for im in images]
 
     def conditioning_text(self, prompt: str) -> str:
-        """What the English text encoder reads: the prompt, or its translated caption."""
-        return self.read(prompt).conditioning_text() if prompt else prompt
+        """What the English text encoder reads (Reading.conditioning_text), within its MAX_TOKENS."""
+        fits = lambda text: self.text.count_tokens(text) <= MAX_TOKENS  # noqa: E731
+        return self.read(prompt).conditioning_text(fits) if prompt else prompt
 
     # -- sampling core -------------------------------------------------
     def scheduler(self) -> DPMSolverMultistepScheduler:
@@ -213,12 +216,15 @@ class EmbeddedEngine:
         positive parts, weighted; moved per image by --chaos and for all by --weird)."""
         positive = [p for p in req.prompts if p.weight > 0]
         negative = [p for p in req.prompts if p.weight < 0]
-        # Prompts in other languages are read through the model's own words (conditioning_text).
+        # Every part is read through the model's own words (conditioning_text), negative ones too:
+        # that is the text the prompt limit counts (count_tokens).
         cond = self._blend([self.conditioning_text(p.text) for p in positive], [p.weight for p in positive])
         if negative:
-            uncond = self._blend([p.text for p in negative], [-p.weight for p in negative])
+            uncond = self._blend([self.conditioning_text(p.text) for p in negative], [-p.weight for p in negative])
+        elif req.negative_prompt:
+            uncond = self.text.encode([self.conditioning_text(req.negative_prompt)])
         else:
-            uncond = self.text.encode([req.negative_prompt]) if req.negative_prompt else self._empty
+            uncond = self._empty
         cond = TextEmbedding(cond.tokens.expand(n, -1, -1), cond.mask.expand(n, -1), cond.pooled.expand(n, -1))
         if req.chaos or req.weird:
             cond = twisted(cond, req.seeds, req.chaos, req.weird)
