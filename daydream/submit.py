@@ -207,8 +207,9 @@ def _dry_run_spec(store: JobStore, model: str) -> ModelSpec | None:
     """The spec a dry run sizes its jobs with: the live workers', else the last one announced,
     else (for the built-in model, which needs no worker to be known) the embedded engine's own.
     stderr says which when it is not the live one; stdout stays one JSON line per job."""
-    if store.dispatch.spec(model) is not None:
-        return store.dispatch.spec(model)
+    live = store.dispatch.spec(model)
+    if live is not None:
+        return live
     spec, source = store.dispatch.known_spec(model), "its last announced spec"
     if spec is None and model == EMBEDDED:
         from worker.engines.embedded import SPEC as spec  # torch; only when no worker ever announced it
