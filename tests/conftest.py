@@ -10,6 +10,10 @@ import redis
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# The workers the suite starts sample four candidates a grid, not the shipped eight: best-of-N
+# doubles every embedded grid's cost, and it is the subject of tests/test_best_of.py (which builds
+# its Settings in process, with the shipped default) and of the modules that set BEST_OF themselves.
+os.environ.setdefault("BEST_OF", "4")
 
 from daydream.redis_server import RedisServer
 from shared.settings import Settings

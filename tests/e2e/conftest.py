@@ -59,8 +59,11 @@ async def e2e_standin(request_schemas: RequestSchemas) -> AsyncIterator[Standin]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def daydream(e2e_standin: Standin, e2e_redis: RedisServer, e2e_logs: Path) -> AsyncIterator[Deployment]:
-    env = daydream_env(e2e_standin.env(), e2e_redis.url)
+async def daydream(
+    request: pytest.FixtureRequest, e2e_standin: Standin, e2e_redis: RedisServer, e2e_logs: Path
+) -> AsyncIterator[Deployment]:
+    # A module may set more of the processes' environment (DEPLOYMENT_ENV), e.g. the shipped BEST_OF.
+    env = daydream_env(e2e_standin.env(), e2e_redis.url, **getattr(request.module, "DEPLOYMENT_ENV", {}))
     store = JobStore(Settings(redis_url=e2e_redis.url))
     deployment = Deployment(
         standin=e2e_standin,
