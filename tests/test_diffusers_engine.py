@@ -246,13 +246,8 @@ def test_masked_denoising_holds_the_known_latents_and_paints_the_rest(engine, mo
     assert np.abs(free_a[:, 48:] - free_b[:, 48:]).mean() > 10
 
 
-def test_an_inpainting_variant_paints_regions_with_its_unet_and_the_base_models_encoders(tmp_path, monkeypatch):
-    base = build_tiny_sd(tmp_path, name="tiny-sd")
-    variant = build_tiny_sd(tmp_path, name="tiny-sd-inpainting", in_channels=9)
-    engine = DiffusersEngine(ModelEntry(name="tiny", source=str(base), inpaint=str(variant)))
-    assert engine.inpainting_checkpoint and not engine.masked_denoising and Task.INPAINT in engine.spec.tasks
-    assert engine.pipe.unet.config.in_channels == 4 and engine.inpaint_pipe.unet.config.in_channels == 9
-    assert engine.inpaint_pipe.text_encoder is engine.pipe.text_encoder and engine.inpaint_pipe.vae is engine.pipe.vae
+def paints_with_its_inpainting_pipeline(engine: DiffusersEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Half an image repainted: one call of the inpainting pipeline, with an L mask; the kept half exact."""
     seen: list[dict] = []
     call = type(engine.inpaint_pipe).__call__
 
@@ -266,6 +261,16 @@ def test_an_inpainting_variant_paints_regions_with_its_unet_and_the_base_models_
     [out] = engine.generate(req([3], init_images=(source,), mask=_half_mask(32), strength=1.0))
     assert len(seen) == 1 and seen[0]["mask_image"].mode == "L"
     assert np.array_equal(np.asarray(out)[:, 16:], np.asarray(source)[:, 16:])
+
+
+def test_an_inpainting_variant_paints_regions_with_its_unet_and_the_base_models_encoders(tmp_path, monkeypatch):
+    base = build_tiny_sd(tmp_path, name="tiny-sd")
+    variant = build_tiny_sd(tmp_path, name="tiny-sd-inpainting", in_channels=9)
+    engine = DiffusersEngine(ModelEntry(name="tiny", source=str(base), inpaint=str(variant)))
+    assert engine.inpainting_checkpoint and not engine.masked_denoising and Task.INPAINT in engine.spec.tasks
+    assert engine.pipe.unet.config.in_channels == 4 and engine.inpaint_pipe.unet.config.in_channels == 9
+    assert engine.inpaint_pipe.text_encoder is engine.pipe.text_encoder and engine.inpaint_pipe.vae is engine.pipe.vae
+    paints_with_its_inpainting_pipeline(engine, monkeypatch)
     # A plain checkpoint named as the variant is refused at load, saying what to name.
     with pytest.raises(ValueError, match="reads 4 channels, not an inpainting model's 9"):
         DiffusersEngine(ModelEntry(name="tiny", source=str(base), inpaint=str(base)))
@@ -274,16 +279,4 @@ def test_an_inpainting_variant_paints_regions_with_its_unet_and_the_base_models_
 def test_an_inpainting_checkpoint_paints_with_its_inpainting_pipeline(tmp_path, monkeypatch):
     engine = DiffusersEngine(str(build_tiny_sd(tmp_path, name="tiny-sd-inpainting", in_channels=9)))
     assert engine.inpainting_checkpoint and not engine.masked_denoising
-    seen: list[dict] = []
-    call = type(engine.inpaint_pipe).__call__
-
-    @functools.wraps(call)  # the engine reads the pipeline's signature
-    def recording(self, *args, **kwargs):
-        seen.append(kwargs)
-        return call(self, *args, **kwargs)
-
-    monkeypatch.setattr(type(engine.inpaint_pipe), "__call__", recording)
-    source = Image.new("RGB", (32, 32), (200, 30, 30))
-    [out] = engine.generate(req([3], init_images=(source,), mask=_half_mask(32), strength=1.0))
-    assert len(seen) == 1 and seen[0]["mask_image"].mode == "L"
-    assert np.array_equal(np.asarray(out)[:, 16:], np.asarray(source)[:, 16:])
+    paints_with_its_inpainting_pipeline(engine, monkeypatch)
